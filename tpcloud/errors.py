@@ -1,0 +1,120 @@
+"""Every error tpcloud reports, in one hierarchy.
+
+Each class carries the exit code the CLI returns for it, so scripts can tell "log in again" from
+"the device is unreachable" without parsing text. The message is one line a person can act on;
+``hint`` optionally says what to do next. Messages never contain secrets: code that builds them
+passes names and codes, not tokens or passwords.
+"""
+
+from __future__ import annotations
+
+
+class TpcloudError(Exception):
+    """Base of all errors tpcloud expects and reports as one line."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(TpcloudError):
+    """The command line or its input (JSON, options, environment) is not usable."""
+
+    exit_code = 2
+
+
+class AuthError(TpcloudError):
+    """Not logged in, credentials refused, or the account cannot be used."""
+
+    exit_code = 3
+
+
+class LoginRequired(AuthError):
+    """No usable session: nothing stored, or the stored one cannot be renewed."""
+
+
+class TokenRejected(AuthError):
+    """The cloud no longer accepts the token (expired, incorrect, or logged in elsewhere)."""
+
+
+class RefreshTokenRejected(AuthError):
+    """The cloud no longer accepts the refresh token."""
+
+
+class NameNotFound(TpcloudError):
+    """No device, or more than one, matches the name given."""
+
+    exit_code = 4
+
+
+class DeviceNotBound(NameNotFound):
+    """The cloud says the device is not (or no longer) in this account."""
+
+
+class DeviceError(TpcloudError):
+    """The device answered, but refused or failed the command (an ``err_code`` in its reply)."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, code: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+
+
+class DeviceUnreachable(TpcloudError):
+    """The device cannot be reached on this route (cloud says offline, LAN connect failed)."""
+
+    exit_code = 6
+
+
+class DeviceOffline(DeviceUnreachable):
+    """The cloud cannot reach the device (-20571); Tapo devices always answer this way."""
+
+
+class NetworkError(TpcloudError):
+    """The network failed us: connection refused or reset, name resolution, TLS."""
+
+    exit_code = 7
+
+
+class Timeout(NetworkError):
+    """A peer did not answer within the timeout."""
+
+
+class CloudError(TpcloudError):
+    """The TP-Link cloud answered with an error code, or with something that is not its API."""
+
+    exit_code = 8
+
+    def __init__(self, message: str, *, code: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+
+
+class CloudBusy(CloudError):
+    """The cloud timed out or is busy; worth a bounded retry."""
+
+
+class RateLimited(CloudError):
+    """The cloud is throttling this account; retrying soon only makes it worse."""
+
+
+class ProtocolError(TpcloudError):
+    """A peer sent bytes that do not follow its protocol (bad frame, bad JSON, bad crypto)."""
+
+    exit_code = 8
+
+
+class SecretStoreError(TpcloudError):
+    """The secret store cannot be read or written (locked keyring, wrong passphrase, bad file)."""
+
+    exit_code = 9
+
+
+EXIT_INTERRUPTED = 130
