@@ -1,0 +1,455 @@
+"""The secret store: the owner-only file (plain and encrypted) and the choice of backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import keyring
+import keyring.core
+import pytest
+from keyring.backend import KeyringBackend
+from keyring.compat import properties
+from keyring.errors import PasswordDeleteError
+
+from tpcloud import filestore
+from tpcloud.errors import SecretStoreError, UsageError
+from tpcloud.filestore import FileKeyring
+from tpcloud.secrets import NAMES, SERVICE, SecretStore
+
+SECRET = "tok-3f9a-SECRET-VALUE"
+PASSPHRASE = "correct horse battery staple"
+REPO = Path(__file__).resolve().parents[1]
+
+
+# Test keyring backends, loaded by keyring through PYTHON_KEYRING_BACKEND=<this module>.<class>.
+
+
+def _only_when_named(cls: type) -> float:
+    # Defining a backend registers it with keyring; it must never be picked automatically.
+    if os.environ.get("PYTHON_KEYRING_BACKEND") != f"{__name__}.{cls.__name__}":
+        raise RuntimeError("test backend, used only when named in PYTHON_KEYRING_BACKEND")
+    return 5
+
+
+class MemoryKeyring(KeyringBackend):
+    """A well-behaved OS keyring."""
+
+    stored: dict[tuple[str, str], str] = {}
+    priority = properties.classproperty(_only_when_named)
+
+    def get_password(self, service, username):
+        return self.stored.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.stored[(service, username)] = password
+
+    def delete_password(self, service, username):
+        if self.stored.pop((service, username), None) is None:
+            raise PasswordDeleteError("not there")
+
+
+RELEASE = threading.Event()  # lets the stuck threads finish when the test is over
+
+
+class HangingKeyring(KeyringBackend):
+    """A locked keyring waiting for a prompt nobody answers."""
+
+    priority = properties.classproperty(_only_when_named)
+
+    def get_password(self, service, username):
+        RELEASE.wait()
+
+    set_password = delete_password = get_password
+
+
+class HangingInitKeyring(HangingKeyring):
+    """A keyring that hangs while keyring sets it up."""
+
+    def __init__(self):
+        super().__init__()
+        RELEASE.wait()
+
+
+class BrokenKeyring(MemoryKeyring):
+    def get_password(self, service, username):
+        raise OSError("org.freedesktop.DBus.Error.ServiceUnknown\nmore detail")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for var in ("PYTHON_KEYRING_BACKEND", "TPCLOUD_PASSPHRASE", "TPCLOUD_SECRET_STORE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)  # keyring caches its choice
+    MemoryKeyring.stored = {}
+    RELEASE.clear()
+    yield
+    # Let stuck keyring threads finish now, before monkeypatch restores keyring's cached choice,
+    # or one of them could set it behind a later test's back.
+    RELEASE.set()
+    for thread in threading.enumerate():
+        if thread.name == "tpcloud-keyring":
+            thread.join(5)
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "config" / "tpcloud" / "secrets.json"
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"HOME": str(tmp_path / "home"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+
+
+def mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+def encrypted_file(path: Path, token: str = SECRET) -> bytes:
+    FileKeyring(path, PASSPHRASE).update("svc", {"token": token, "refresh_token": "refresh-" + token})
+    return path.read_bytes()
+
+
+# The file store
+
+
+def test_round_trip_unencrypted(path):
+    store = FileKeyring(path, "")
+    assert store.get_password("svc", "token") is None
+    assert not path.parent.exists()  # reading creates nothing
+    store.set_password("svc", "token", SECRET)
+    assert FileKeyring(path, "").get_password("svc", "token") == SECRET
+    doc = json.loads(path.read_text())
+    assert doc == {
+        "format": "tpcloud-secrets",
+        "version": 1,
+        "encryption": "none",
+        "secrets": {"svc": {"token": SECRET}},
+    }
+    store.delete_password("svc", "token")
+    assert store.get_password("svc", "token") is None
+
+
+def test_file_and_folder_modes(path):
+    FileKeyring(path, "").set_password("svc", "token", SECRET)
+    assert mode(path.parent) == 0o700
+    assert mode(path) == 0o600
+    assert mode(path.with_suffix(".lock")) == 0o600
+    FileKeyring(path, PASSPHRASE).set_password("svc", "token", SECRET)
+    assert mode(path) == 0o600
+
+
+def test_round_trip_encrypted(path):
+    data = encrypted_file(path)
+    assert SECRET.encode() not in data
+    doc = json.loads(data)
+    assert doc["encryption"] == "scrypt+aes-256-gcm"
+    assert "secrets" not in doc
+    store = FileKeyring(path, PASSPHRASE)
+    assert store.get_password("svc", "token") == SECRET
+    assert store.get_password("svc", "refresh_token") == "refresh-" + SECRET
+
+
+def test_fresh_salt_and_nonce_on_every_write(path):
+    first = json.loads(encrypted_file(path))
+    second = json.loads(encrypted_file(path, "another-token"))
+    assert first["kdf"]["salt"] != second["kdf"]["salt"]
+    assert first["nonce"] != second["nonce"]
+
+
+def test_wrong_passphrase_fails_and_destroys_nothing(path):
+    before = encrypted_file(path)
+    store = FileKeyring(path, "not the passphrase")
+    with pytest.raises(SecretStoreError, match="TPCLOUD_PASSPHRASE is wrong") as caught:
+        store.get_password("svc", "token")
+    assert "not the passphrase" not in str(caught.value) and SECRET not in str(caught.value)
+    with pytest.raises(SecretStoreError):
+        store.set_password("svc", "token", "new")
+    with pytest.raises(SecretStoreError):
+        store.delete_all("svc")
+    assert path.read_bytes() == before
+
+
+def test_encrypted_file_without_passphrase(path):
+    before = encrypted_file(path)
+    store = FileKeyring(path, "")
+    with pytest.raises(SecretStoreError, match="is encrypted; set TPCLOUD_PASSPHRASE"):
+        store.get_password("svc", "token")
+    with pytest.raises(SecretStoreError, match="is encrypted"):
+        store.update("svc", {"token": "new"})
+    assert path.read_bytes() == before
+
+
+def test_group_readable_file_is_refused(path):
+    FileKeyring(path, "").set_password("svc", "token", SECRET)
+    before = path.read_bytes()
+    path.chmod(0o640)
+    with pytest.raises(SecretStoreError) as caught:
+        FileKeyring(path, "").get_password("svc", "token")
+    message = str(caught.value)
+    assert str(path) in message and "0640" in message and f"chmod 600 {path}" in message
+    assert "\n" not in message and SECRET not in message
+    with pytest.raises(SecretStoreError, match="chmod 600"):
+        FileKeyring(path, "").set_password("svc", "token", "new")
+    assert path.read_bytes() == before and mode(path) == 0o640
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        "",
+        "[]",
+        '{"format": "something-else", "version": 1}',
+        '{"format": "tpcloud-secrets", "version": 1, "encryption": "rot13", "secrets": {}}',
+        '{"format": "tpcloud-secrets", "version": 1, "encryption": "none", "secrets": {"svc": {"token": 5}}}',
+        '{"format": "tpcloud-secrets", "version": 1, "encryption": "none", "secrets": ["x"]}',
+        '{"format": "tpcloud-secrets", "version": 1, "encryption": "scrypt+aes-256-gcm", "nonce": "AA=="}',
+        '{"format": "tpcloud-secrets", "version": 1, "encryption": "scrypt+aes-256-gcm",'
+        ' "kdf": {"salt": "AAAA", "n": 1073741824, "r": 8, "p": 1}, "nonce": "AAAAAAAAAAAAAAAA", "ciphertext": "AAAA"}',
+        '{"format": "tpcloud-secrets", "version": 99, "encryption": "none", "secrets": {}}',
+    ],
+)
+def test_unreadable_file_is_reported_and_left_untouched(path, content):
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    path.chmod(0o600)
+    for passphrase in ("", PASSPHRASE):
+        store = FileKeyring(path, passphrase)
+        with pytest.raises(SecretStoreError) as caught:
+            store.get_password("svc", "token")
+        assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+        with pytest.raises(SecretStoreError):
+            store.update("svc", {"token": "new"})
+    assert path.read_text() == content
+
+
+def test_unencrypted_file_is_encrypted_on_next_write(path):
+    FileKeyring(path, "").update("svc", {"token": SECRET, "username": "me@example.com"})
+    assert SECRET.encode() in path.read_bytes()
+    FileKeyring(path, PASSPHRASE).update("svc", {"refresh_token": "r-" + SECRET})
+    data = path.read_bytes()
+    assert json.loads(data)["encryption"] == "scrypt+aes-256-gcm"
+    assert SECRET.encode() not in data and b"me@example.com" not in data
+    store = FileKeyring(path, PASSPHRASE)
+    assert store.get_password("svc", "token") == SECRET
+    assert store.get_password("svc", "username") == "me@example.com"
+
+
+def test_update_is_one_write_and_none_deletes(path, monkeypatch):
+    store = FileKeyring(path, "")
+    store.update("svc", {"token": "old", "refresh_token": "old-r", "username": "me"})
+    replaced = []
+    real_replace = os.replace
+    monkeypatch.setattr(filestore.os, "replace", lambda *a: (replaced.append(a), real_replace(*a)))
+    store.update("svc", {"token": "new", "refresh_token": None, "password": "pw"})
+    assert len(replaced) == 1
+    assert json.loads(path.read_text())["secrets"] == {"svc": {"token": "new", "username": "me", "password": "pw"}}
+    store.update("svc", {"token": None, "username": None, "password": None})
+    assert json.loads(path.read_text())["secrets"] == {}
+
+
+def test_delete_password_of_missing_entry_raises(path):
+    store = FileKeyring(path, "")
+    with pytest.raises(PasswordDeleteError):
+        store.delete_password("svc", "token")
+    store.set_password("svc", "username", "me")
+    with pytest.raises(PasswordDeleteError):
+        store.delete_password("svc", "token")
+
+
+def test_delete_all(path):
+    store = FileKeyring(path, "")
+    store.update("svc", {"token": "a", "username": "b"})
+    store.set_password("other", "token", "c")
+    store.delete_all("svc")
+    store.delete_all("svc")
+    assert store.get_password("svc", "token") is None and store.get_password("svc", "username") is None
+    assert store.get_password("other", "token") == "c"
+
+
+def test_no_temp_files_left_behind(path, monkeypatch):
+    store = FileKeyring(path, PASSPHRASE)
+    for i in range(5):
+        store.update("svc", {"token": str(i)})
+    assert sorted(p.name for p in path.parent.iterdir()) == ["secrets.json", "secrets.lock"]
+    before = path.read_bytes()
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(filestore.os, "replace", fail)
+    with pytest.raises(SecretStoreError, match="cannot write .*No space left on device"):
+        store.update("svc", {"token": "lost"})
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["secrets.json", "secrets.lock"]
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from tpcloud.filestore import FileKeyring
+path, passphrase, name, count, go = sys.argv[1:]
+store = FileKeyring(Path(path), passphrase)
+while not Path(go).exists():
+    time.sleep(0.005)
+for i in range(int(count)):
+    store.update("svc", {name: str(i), "last": name})
+"""
+
+
+@pytest.mark.parametrize(("passphrase", "count"), [("", 30), (PASSPHRASE, 4)])
+def test_concurrent_writers_lose_no_update(path, tmp_path, passphrase, count):
+    go = tmp_path / "go"
+    names = [f"writer{i}" for i in range(6)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), passphrase, name, str(count), str(go)],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for name in names
+    ]
+    time.sleep(0.5)  # let them all import and wait at the start line
+    go.touch()
+    for writer in writers:
+        _, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err.decode()
+    store = FileKeyring(path, passphrase)
+    assert {name: store.get_password("svc", name) for name in names} == dict.fromkeys(names, str(count - 1))
+    assert store.get_password("svc", "last") in names
+    assert sorted(p.name for p in path.parent.iterdir()) == ["secrets.json", "secrets.lock"]
+
+
+def test_defaults_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("TPCLOUD_PASSPHRASE", PASSPHRASE)
+    store = FileKeyring()
+    assert store.path == tmp_path / "xdg" / "tpcloud" / "secrets.json"
+    assert store.description == f"file store {store.path} (encrypted with TPCLOUD_PASSPHRASE)"
+    store.set_password("svc", "token", SECRET)
+    assert SECRET.encode() not in store.path.read_bytes()
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/ignored")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("TPCLOUD_PASSPHRASE")
+    store = FileKeyring()
+    assert store.path == tmp_path / "home" / ".config" / "tpcloud" / "secrets.json"
+    assert store.description.endswith("(not encrypted: set TPCLOUD_PASSPHRASE to encrypt it)")
+
+
+def test_an_unencrypted_store_never_loads_cryptography(path):
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom tpcloud.filestore import FileKeyring\n"
+        f"s = FileKeyring(Path({str(path)!r}), '')\ns.set_password('svc', 'token', 'x')\n"
+        "assert s.get_password('svc', 'token') == 'x'\nassert 'cryptography' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+
+
+# SecretStore and the choice of backend
+
+
+def test_file_store_chosen_explicitly(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("TPCLOUD_PASSPHRASE", PASSPHRASE)  # os.environ is not the environment given
+    store = SecretStore({**env, "TPCLOUD_SECRET_STORE": "file"})
+    assert store.is_file_store
+    path = tmp_path / "config" / "tpcloud" / "secrets.json"
+    assert store.description == f"file store {path} (not encrypted: set TPCLOUD_PASSPHRASE to encrypt it)"
+    store.update({"token": SECRET, "refresh_token": "r", "terminal_uuid": "u"})
+    assert store.get("token") == SECRET
+    assert json.loads(path.read_text())["secrets"][SERVICE]["token"] == SECRET
+    store.update({"refresh_token": None})
+    assert store.get("refresh_token") is None and store.get("terminal_uuid") == "u"
+    store.clear()
+    store.clear()
+    assert all(store.get(name) is None for name in NAMES)
+
+
+def test_file_store_uses_the_passphrase_given(env, tmp_path):
+    store = SecretStore({**env, "TPCLOUD_SECRET_STORE": "file", "TPCLOUD_PASSPHRASE": PASSPHRASE})
+    assert store.description.endswith("(encrypted with TPCLOUD_PASSPHRASE)")
+    store.update({"token": SECRET})
+    assert SECRET.encode() not in (tmp_path / "config" / "tpcloud" / "secrets.json").read_bytes()
+    assert SecretStore({**env, "TPCLOUD_SECRET_STORE": "file", "TPCLOUD_PASSPHRASE": PASSPHRASE}).get("token") == SECRET
+    with pytest.raises(SecretStoreError, match="is encrypted"):
+        SecretStore({**env, "TPCLOUD_SECRET_STORE": "file"}).get("token")
+
+
+@pytest.mark.parametrize(
+    "backend",
+    ["keyring.backends.fail.Keyring", "keyring.backends.null.Keyring", "tpcloud.filestore.FileKeyring"],
+)
+def test_no_usable_os_keyring_means_the_file_store(env, tmp_path, monkeypatch, backend):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", backend)
+    store = SecretStore(env)
+    assert store.is_file_store
+    store.update({"username": "me"})
+    assert (tmp_path / "config" / "tpcloud" / "secrets.json").exists()  # the path from env, not os.environ
+    assert store.get("username") == "me"
+
+
+def test_keyring_insisted_on_but_none_usable(env, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    with pytest.raises(SecretStoreError, match="no usable OS keyring") as caught:
+        SecretStore({**env, "TPCLOUD_SECRET_STORE": "keyring"}).get("token")
+    assert "TPCLOUD_SECRET_STORE=file" in caught.value.hint
+
+
+def test_unknown_store_choice(env):
+    with pytest.raises(UsageError, match="TPCLOUD_SECRET_STORE must be"):
+        SecretStore({**env, "TPCLOUD_SECRET_STORE": "vault"}).get("token")
+
+
+def test_os_keyring(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.MemoryKeyring")
+    store = SecretStore({**env, "TPCLOUD_SECRET_STORE": "keyring"})
+    assert not store.is_file_store
+    assert store.description.startswith("OS keyring (") and "MemoryKeyring" in store.description
+    store.update({"token": SECRET, "refresh_token": "r", "password": None})
+    assert MemoryKeyring.stored == {(SERVICE, "token"): SECRET, (SERVICE, "refresh_token"): "r"}
+    assert store.get("token") == SECRET
+    store.clear()
+    store.clear()
+    assert MemoryKeyring.stored == {}
+    assert not (tmp_path / "config").exists()
+
+
+def test_unknown_name_is_a_bug(env):
+    with pytest.raises(ValueError):
+        SecretStore({**env, "TPCLOUD_SECRET_STORE": "file"}).get("tokne")
+
+
+@pytest.mark.parametrize("backend", ["HangingKeyring", "HangingInitKeyring"])
+def test_hanging_keyring_does_not_hang_tpcloud(env, monkeypatch, backend):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.{backend}")
+    store = SecretStore(env, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(SecretStoreError, match=r"did not answer within 0\.5 s \(locked\?\)") as caught:
+        store.get("token")
+    assert time.monotonic() - started < 2
+    assert caught.value.hint == "unlock it, or use the file store: TPCLOUD_SECRET_STORE=file"
+    started = time.monotonic()
+    with pytest.raises(SecretStoreError, match="did not answer"):  # no second wait behind a stuck call
+        store.update({"token": "x"})
+    assert time.monotonic() - started < 0.4
+
+
+def test_failing_keyring_is_one_line(env, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.BrokenKeyring")
+    with pytest.raises(SecretStoreError) as caught:
+        SecretStore(env).get("token")
+    assert str(caught.value) == "the OS keyring failed: OSError: org.freedesktop.DBus.Error.ServiceUnknown"
+
+
+def test_unloadable_keyring_backend(env, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "no_such_module.Keyring")
+    with pytest.raises(SecretStoreError, match="cannot load the OS keyring: ModuleNotFoundError"):
+        SecretStore(env).get("token")

@@ -1,0 +1,306 @@
+"""A keyring backend kept in one owner-only JSON file, optionally encrypted with a passphrase.
+
+It exists for the places with no usable OS keyring (headless Linux, cron without D-Bus, Termux):
+tpcloud still needs somewhere to keep its token. It is a real ``keyring`` backend, so
+``PYTHON_KEYRING_BACKEND=tpcloud.filestore.FileKeyring`` selects it for any keyring user, but its
+low priority means keyring never prefers it over a real OS keyring on its own.
+
+Several tpcloud runs (cron jobs, a shell loop) may refresh the token at the same moment, so every
+change is a read-modify-write under an exclusive lock, written to a temporary file and renamed into
+place: readers see the old file or the new one, never half of one, and no update is lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
+
+from tpcloud.errors import SecretStoreError
+
+try:
+    import fcntl
+except ImportError:  # Windows has no flock; there concurrent writers may lose an update
+    fcntl = None  # type: ignore[assignment]
+
+FORMAT = "tpcloud-secrets"
+VERSION = 1
+PLAIN = "none"
+ENCRYPTED = "scrypt+aes-256-gcm"
+PASSPHRASE_VAR = "TPCLOUD_PASSPHRASE"
+# About 0.1 s and 32 MiB per derivation: slow for guessing, quick enough for a CLI.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+# scrypt needs 128*n*r bytes; parameters read from a tampered file must not exhaust memory.
+_MAX_SCRYPT_MEMORY = 2**28
+# Binds the ciphertext to this format, so a future format can never be fed to this decoder.
+_AAD = f"{FORMAT}/{VERSION}/{ENCRYPTED}".encode()
+
+Secrets = dict[str, dict[str, str]]
+
+
+def default_path(env: Mapping[str, str]) -> Path:
+    """The file's place in the XDG config folder, next to the rest of tpcloud's configuration."""
+    config = env.get("XDG_CONFIG_HOME")
+    if not config or not os.path.isabs(config):  # the XDG spec says to ignore relative values
+        config = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".config")
+    return Path(config) / "tpcloud" / "secrets.json"
+
+
+class FileKeyring(KeyringBackend):
+    """Secrets in ``secrets.json``: mode 0600, encrypted when a passphrase is given.
+
+    ``path`` and ``passphrase`` default to the process environment (``XDG_CONFIG_HOME``/``HOME``
+    and ``TPCLOUD_PASSPHRASE``) because keyring instantiates backends without arguments. An empty
+    passphrase means "no encryption", so callers with their own environment can say so explicitly.
+    """
+
+    priority = 0.5  # below every recommended keyring (>= 1)
+
+    def __init__(self, path: Path | None = None, passphrase: str | None = None) -> None:
+        super().__init__()
+        self.path = Path(path) if path is not None else default_path(os.environ)
+        self._passphrase = os.environ.get(PASSPHRASE_VAR, "") if passphrase is None else passphrase
+        # The last derived key and what it was derived from: scrypt is deliberately slow, and a
+        # run reads the same file several times.
+        self._key_cache: tuple[tuple[bytes, int, int, int], bytes] | None = None
+
+    @property
+    def description(self) -> str:
+        """One line telling the user where their secrets are and whether they are encrypted."""
+        if self._passphrase:
+            return f"file store {self.path} (encrypted with {PASSPHRASE_VAR})"
+        return f"file store {self.path} (not encrypted: set {PASSPHRASE_VAR} to encrypt it)"
+
+    def get_password(self, service: str, username: str) -> str | None:
+        secrets, _ = self._load()
+        return secrets.get(service, {}).get(username)
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.update(service, {username: password})
+
+    def delete_password(self, service: str, username: str) -> None:
+        def change(secrets: Secrets) -> None:
+            if username not in secrets.get(service, {}):
+                raise PasswordDeleteError(f"{self.path} holds no {username!r} for {service!r}")
+            _apply(secrets, service, {username: None})
+
+        self._modify(change)
+
+    def update(self, service: str, values: Mapping[str, str | None]) -> None:
+        """Set (or, for None, delete) several entries in one atomic write.
+
+        A token and its refresh token must change together: a crash between two writes would
+        leave a pair the cloud no longer accepts.
+        """
+        for name, value in values.items():
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"the value for {name!r} must be a str or None")
+        self._modify(lambda secrets: _apply(secrets, service, values))
+
+    def delete_all(self, service: str) -> None:
+        """Remove every entry of ``service`` (nothing to remove is fine)."""
+        self._modify(lambda secrets: secrets.pop(service, None))
+
+    # Reading
+
+    def _load(self) -> tuple[Secrets, str | None]:
+        """The secrets in the file and its encryption (None when there is no file yet)."""
+        try:
+            with open(self.path, "rb") as file:
+                mode = os.fstat(file.fileno()).st_mode & 0o777
+                # Like ssh: a secret others can read is already leaked, one they can write may be
+                # planted. Windows reports no such bits, so only POSIX is checked.
+                if os.name == "posix" and mode & 0o077:
+                    raise SecretStoreError(
+                        f"refusing to use {self.path}: its mode {mode:04o} lets other users read or "
+                        f"write it; fix it with: chmod 600 {self.path}"
+                    )
+                data = file.read()
+        except FileNotFoundError:
+            return {}, None
+        except OSError as exc:
+            raise SecretStoreError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            raise self._corrupt("not valid JSON") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise self._corrupt("not a tpcloud secrets file")
+        if doc.get("version") != VERSION:
+            raise SecretStoreError(
+                f"{self.path} has format version {doc.get('version')!r}, this tpcloud reads only {VERSION}",
+                hint="upgrade tpcloud, or move the file aside and log in again",
+            )
+        encryption = doc.get("encryption")
+        if encryption == PLAIN:
+            inner = doc.get("secrets")
+        elif encryption == ENCRYPTED:
+            inner = self._decrypt(doc)
+        else:
+            raise self._corrupt(f"unknown encryption {encryption!r}")
+        if not (
+            isinstance(inner, dict)
+            and all(isinstance(entries, dict) for entries in inner.values())
+            and all(isinstance(v, str) for entries in inner.values() for v in entries.values())
+        ):
+            raise self._corrupt("the secrets are not a mapping of names to strings")
+        return inner, encryption
+
+    def _decrypt(self, doc: dict[str, Any]) -> Any:
+        if not self._passphrase:
+            raise SecretStoreError(
+                f"{self.path} is encrypted; set {PASSPHRASE_VAR} to the passphrase it was written with"
+            )
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        try:
+            kdf = doc["kdf"]
+            salt = base64.b64decode(kdf["salt"], validate=True)
+            n, r, p = kdf["n"], kdf["r"], kdf["p"]
+            nonce = base64.b64decode(doc["nonce"], validate=True)
+            ciphertext = base64.b64decode(doc["ciphertext"], validate=True)
+        except (KeyError, TypeError, ValueError):
+            raise self._corrupt("its encryption fields are missing or not base64") from None
+        if not (
+            all(type(x) is int and x >= 1 for x in (n, r, p))
+            and n > 1
+            and n & (n - 1) == 0
+            and 128 * n * r <= _MAX_SCRYPT_MEMORY
+            and p <= 16
+            and len(nonce) == 12
+        ):
+            raise self._corrupt("its scrypt parameters or nonce are out of range")
+        try:
+            plain = AESGCM(self._key(salt, n, r, p)).decrypt(nonce, ciphertext, _AAD)
+        except InvalidTag:
+            raise SecretStoreError(
+                f"cannot decrypt {self.path}: {PASSPHRASE_VAR} is wrong, or the file was altered",
+                hint=f"set {PASSPHRASE_VAR} to the passphrase the file was written with",
+            ) from None
+        try:
+            return json.loads(plain)
+        except ValueError:
+            raise self._corrupt("its decrypted content is not valid JSON") from None
+
+    def _key(self, salt: bytes, n: int, r: int, p: int) -> bytes:
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+        params = (salt, n, r, p)
+        if self._key_cache is None or self._key_cache[0] != params:
+            passphrase = self._passphrase.encode("utf-8", "surrogateescape")  # as the env gave it
+            key = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase)
+            self._key_cache = (params, key)
+        return self._key_cache[1]
+
+    def _corrupt(self, why: str) -> SecretStoreError:
+        return SecretStoreError(
+            f"{self.path} is unreadable ({why}); it was left untouched",
+            hint="restore it from a backup, or move it aside and log in again",
+        )
+
+    # Writing
+
+    def _modify(self, change: Callable[[Secrets], object]) -> None:
+        """Read, change and write back under the lock, so concurrent runs never lose an update.
+
+        The file is read first even for a pure write: a file that cannot be read (wrong
+        passphrase, bad mode, corrupt) must stop the write rather than be replaced.
+        """
+        try:
+            self._make_folder()
+            with self._locked():
+                secrets, encryption = self._load()
+                before = {service: dict(entries) for service, entries in secrets.items()}
+                change(secrets)
+                # A passphrase that appeared since the last write encrypts the file right away.
+                if secrets != before or (encryption == PLAIN and self._passphrase):
+                    self._write(secrets)
+        except OSError as exc:
+            raise SecretStoreError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def _make_folder(self) -> None:
+        folder = self.path.parent
+        if not folder.is_dir():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # another run made it first
+                folder.mkdir(mode=0o700)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """An exclusive lock on a sibling file; the secrets file itself is replaced on every write."""
+        if fcntl is None:
+            yield
+            return
+        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _write(self, secrets: Secrets) -> None:
+        doc: dict[str, Any] = {"format": FORMAT, "version": VERSION}
+        if self._passphrase:
+            doc.update(self._encrypt(json.dumps(secrets, sort_keys=True).encode()))
+        else:
+            doc.update(encryption=PLAIN, secrets=secrets)
+        self._replace((json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+
+    def _encrypt(self, plain: bytes) -> dict[str, Any]:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        # A fresh salt gives a fresh key on every write, so a nonce is never reused with a key.
+        salt, nonce = os.urandom(16), os.urandom(12)
+        ciphertext = AESGCM(self._key(salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)).encrypt(nonce, plain, _AAD)
+        return {
+            "encryption": ENCRYPTED,
+            "kdf": {"salt": _b64(salt), "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P},
+            "nonce": _b64(nonce),
+            "ciphertext": _b64(ciphertext),
+        }
+
+    def _replace(self, data: bytes) -> None:
+        """Write ``data`` to a new owner-only file beside the old one and rename it into place."""
+        folder = self.path.parent
+        temp = folder / f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        fd = os.open(temp, flags, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        if os.name == "posix":  # make the rename itself durable; Windows cannot open folders
+            folder_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(folder_fd)
+            finally:
+                os.close(folder_fd)
+
+
+def _apply(secrets: Secrets, service: str, values: Mapping[str, str | None]) -> None:
+    entries = secrets.setdefault(service, {})
+    for name, value in values.items():
+        if value is None:
+            entries.pop(name, None)
+        else:
+            entries[name] = value
+    if not entries:
+        del secrets[service]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
