@@ -1,0 +1,92 @@
+"""Shared test fixtures: the fake cloud, and the CLI run as a user runs it — as a process.
+
+``cli`` starts ``python -m tpcloud`` with its own environment: a temporary HOME and XDG
+folders, ``TPCLOUD_CLOUD_URL`` at the fake cloud, no OS keyring (so the file store is used),
+stdin not a TTY. Nothing from the developer's own environment leaks in.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.fakes.pytest_fixtures"]
+
+ROOT = Path(__file__).resolve().parent.parent
+USERNAME = "user@example.com"
+PASSWORD = "hunter2-Secret!"
+
+
+@dataclass
+class Result:
+    args: tuple[str, ...]
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class Cli:
+    """Runs tpcloud as a subprocess in a private home."""
+
+    def __init__(self, home: Path, cloud_url: str) -> None:
+        self.home = home
+        self.config_dir = home / "config" / "tpcloud"
+        self.cache_dir = home / "cache" / "tpcloud"
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_CACHE_HOME": str(home / "cache"),
+            "LANG": "C.UTF-8",
+            "TPCLOUD_CLOUD_URL": cloud_url,
+            # No OS keyring here, as on a headless box, in cron, or in Termux.
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+            "PYTHONPATH": str(ROOT),
+        }
+
+    def __call__(self, *args: str, input: str | None = None, env: dict | None = None, timeout: float = 60) -> Result:
+        run_env = {**self.env, **(env or {})}
+        run_env = {k: v for k, v in run_env.items() if v is not None}
+        proc = subprocess.run(
+            [sys.executable, "-m", "tpcloud", *args],
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=run_env,
+            timeout=timeout,
+            cwd=self.home,
+        )
+        return Result(args, proc.returncode, proc.stdout, proc.stderr)
+
+    def login(self, *extra: str, password: str = PASSWORD, env: dict | None = None) -> Result:
+        result = self("login", "--username", USERNAME, "--password-stdin", *extra, input=password + "\n", env=env)
+        assert result.code == 0, result
+        return result
+
+    def files(self) -> dict[Path, bytes]:
+        """Every file tpcloud left in the private home."""
+        return {p: p.read_bytes() for p in self.home.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def cli(tmp_path, fake_cloud) -> Cli:
+    home = tmp_path / "home"
+    home.mkdir()
+    return Cli(home, fake_cloud.url)
+
+
+@pytest.fixture
+def account(cli, populated_cloud) -> Cli:
+    """A logged-in user of the populated account."""
+    cli.login()
+    return cli

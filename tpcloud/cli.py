@@ -1,0 +1,247 @@
+"""The command line: parse arguments, call the service, hand results to output.
+
+Commands stay thin: each gathers its inputs, runs one coroutine on the service in one event
+loop (``_run``), and prints. ``_run`` is the one place that turns errors into a line on stderr
+and an exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import traceback
+from enum import Enum
+from typing import Any, Awaitable, Callable, Optional, TypeVar
+
+import typer
+
+from tpcloud import __version__, errors
+from tpcloud.factory import Factory
+from tpcloud.output import device_rows, device_table, error_line, onoff, state_text, to_json
+
+T = TypeVar("T")
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok, 1 unexpected error, 2 bad usage or input, 3 login needed or refused, "
+    "4 no such device, 5 the device refused the command, 6 device unreachable, 7 network error "
+    "or timeout, 8 cloud or protocol error, 9 secret store problem, 130 interrupted."
+)
+
+app = typer.Typer(
+    name="tpcloud",
+    help="Control TP-Link Kasa and Tapo plugs, strips, bulbs and dimmers through the TP-Link cloud.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class Action(str, Enum):
+    on = "on"
+    off = "off"
+    toggle = "toggle"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tpcloud {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each request and reply (secrets masked) on stderr."),
+    debug: bool = typer.Option(False, "--debug", help="Show a traceback when something fails."),
+    timeout: Optional[float] = typer.Option(
+        None, "--timeout", help="Seconds to wait for any network answer [default: 10, or TPCLOUD_TIMEOUT]."
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    ctx.obj = Factory(env=os.environ, timeout=timeout, verbose=verbose or debug, debug=debug)
+
+
+def _run(ctx: typer.Context, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run WORK(service) in one event loop; report any failure as one line and an exit code."""
+    from tpcloud.service import DeviceService
+
+    factory: Factory = ctx.obj
+
+    async def with_service() -> T:
+        async with DeviceService(factory) as service:
+            return await work(service)
+
+    try:
+        return asyncio.run(with_service())
+    except errors.TpcloudError as exc:
+        _report(factory, error_line(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        _report(factory, "tpcloud: interrupted")
+        raise typer.Exit(errors.EXIT_INTERRUPTED) from None
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
+        _report(factory, f"tpcloud: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        raise typer.Exit(1) from None
+
+
+def _report(factory: Factory, line: str) -> None:
+    if factory.debug:
+        factory.stderr.write(factory.redactor.scrub(traceback.format_exc()))
+    factory.stderr.write(factory.redactor.scrub(line) + "\n")
+    factory.stderr.flush()
+
+
+def _print(ctx: typer.Context, text: str) -> None:
+    factory: Factory = ctx.obj
+    factory.stdout.write(factory.redactor.scrub(text) + "\n")
+    factory.stdout.flush()
+
+
+def _usage_failure(ctx: typer.Context, exc: errors.TpcloudError) -> typer.Exit:
+    factory: Factory = ctx.obj
+    _report(factory, error_line(exc))
+    return typer.Exit(exc.exit_code)
+
+
+# -- account --------------------------------------------------------------------------------
+
+
+def _credentials(ctx: typer.Context, username: Optional[str], password_stdin: bool) -> tuple[str, str]:
+    """Username and password from the options, the environment, or a prompt — never a hang."""
+    factory: Factory = ctx.obj
+    interactive = factory.stdin_is_tty()
+    username = username or factory.env.get("TPCLOUD_USERNAME")
+    if not username:
+        if not interactive:
+            raise errors.UsageError("no username given", hint="pass --username or set TPCLOUD_USERNAME")
+        username = typer.prompt("TP-Link account e-mail")
+    if password_stdin:
+        password = factory.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise errors.UsageError("--password-stdin was given but standard input had no password")
+    elif factory.env.get("TPCLOUD_PASSWORD"):
+        password = factory.env["TPCLOUD_PASSWORD"]
+    elif interactive:
+        password = typer.prompt("Password", hide_input=True)
+    else:
+        raise errors.UsageError("no password given", hint="use --password-stdin or set TPCLOUD_PASSWORD")
+    return username.strip(), password
+
+
+@app.command()
+def login(
+    ctx: typer.Context,
+    username: Optional[str] = typer.Option(None, "--username", "-u", help="Account e-mail [or TPCLOUD_USERNAME]."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from the first line of stdin."),
+    store_password: bool = typer.Option(
+        True, "--store-password/--no-store-password", help="Keep the password for silent re-login and local control."
+    ),
+) -> None:
+    """Log in to the TP-Link cloud and keep the session in the secret store.
+
+    The password comes from --password-stdin, else TPCLOUD_PASSWORD, else a hidden prompt.
+    """
+    try:
+        user, password = _credentials(ctx, username, password_stdin)
+    except errors.TpcloudError as exc:
+        raise _usage_failure(ctx, exc) from None
+    ctx.obj.redactor.add(password)
+
+    async def work(service: Any) -> tuple[str, str]:
+        return await service.login(user, password, store_password=store_password)
+
+    email, store = _run(ctx, work)
+    _print(ctx, f"Logged in as {email}. Secrets are kept in the {store}.")
+
+
+@app.command()
+def logout(ctx: typer.Context) -> None:
+    """Forget the session, the stored password and the device cache."""
+
+    async def work(service: Any) -> None:
+        service.logout()
+
+    _run(ctx, work)
+    _print(ctx, "Logged out: secrets and cache removed.")
+
+
+# -- devices ---------------------------------------------------------------------------------
+
+NAME_HELP = 'Device alias (any case), device id, or a strip outlet as "OUTLET" or "STRIP/OUTLET".'
+
+
+@app.command("list")
+def list_devices(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    refresh: bool = typer.Option(False, "--refresh", help="Fetch the list from the cloud even if the cache is fresh."),
+) -> None:
+    """List the account's devices (from the cache while it is fresh)."""
+
+    async def work(service: Any) -> Any:
+        return await service.devices(refresh=refresh)
+
+    devices = _run(ctx, work)
+    _print(ctx, to_json(device_rows(devices)) if as_json else device_table(devices))
+
+
+@app.command()
+def switch(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help=NAME_HELP),
+    action: Action = typer.Argument(..., help="on, off, or toggle."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Switch a device or strip outlet on or off, or toggle it."""
+
+    async def work(service: Any) -> Any:
+        return await service.switch(name, action.value)
+
+    result = _run(ctx, work)
+    if as_json:
+        _print(ctx, to_json(result.to_dict()))
+    else:
+        _print(ctx, f"{result.target.full_name}: {onoff(result.on)}" + (f" (via {result.route})" if ctx.obj.verbose else ""))
+
+
+@app.command()
+def state(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help=NAME_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the device's raw reply as JSON."),
+) -> None:
+    """Show whether a device is on, its model, on time and outlets."""
+    from tpcloud.dialects import iot
+
+    async def work(service: Any) -> Any:
+        return await service.state(name)
+
+    target, sysinfo = _run(ctx, work)
+    _print(ctx, to_json(sysinfo) if as_json else state_text(iot.summary(target.device, sysinfo, target.outlet)))
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help=NAME_HELP),
+    request: str = typer.Argument(..., help='A raw request, e.g. \'{"system":{"get_sysinfo":{}}}\'.'),
+) -> None:
+    """Send a raw JSON request to a device and print its raw reply."""
+    try:
+        payload = json.loads(request)
+        if not isinstance(payload, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        raise _usage_failure(ctx, errors.UsageError(f"the request is not a JSON object: {exc}")) from None
+
+    async def work(service: Any) -> Any:
+        return await service.send(name, payload)
+
+    _target, reply = _run(ctx, work)
+    _print(ctx, to_json(reply))
+
+
+def main() -> None:
+    app(prog_name="tpcloud")

@@ -1,0 +1,173 @@
+"""The V1 TP-Link cloud API: one JSON POST per call, its error codes mapped to tpcloud errors.
+
+This layer knows the wire shape of the cloud and nothing about tokens' lifecycle or devices'
+names: ``CloudSession`` (session.py) decides when to refresh or log in again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import urlsplit
+
+from tpcloud import errors
+from tpcloud.redact import redact_json, redact_url
+
+if TYPE_CHECKING:
+    import httpx
+
+APP_TYPE = "Kasa_Android"
+TRUSTED_DOMAIN = "tplinkcloud.com"
+
+_BUG_HINT = "this is a tpcloud bug: please report it with the output of `tpcloud -v ...`"
+_LOGIN_HINT = "run `tpcloud login`"
+
+# code -> (error class, message, hint); the messages follow protocols.md §3.
+_CLOUD_ERRORS: dict[int, tuple[type[errors.TpcloudError], str, str | None]] = {
+    -20600: (errors.AuthError, "no TP-Link account has that e-mail address", "check it, or create the account in the Kasa or Tapo app"),
+    -20601: (errors.AuthError, "incorrect e-mail or password", "both are case-sensitive; run `tpcloud login` again"),
+    -20602: (errors.AuthError, "the TP-Link account is not activated", "activate it from the e-mail TP-Link sent"),
+    -20661: (errors.AuthError, "the TP-Link account is locked after too many failed logins", "wait a while, or reset the password in the app"),
+    -20675: (errors.TokenRejected, "the account logged in somewhere else and this session ended", _LOGIN_HINT),
+    -20651: (errors.TokenRejected, "the cloud token has expired", _LOGIN_HINT),
+    -20652: (errors.TokenRejected, "the cloud token is not valid", _LOGIN_HINT),
+    -20655: (errors.RefreshTokenRejected, "the cloud refresh token has expired", _LOGIN_HINT),
+    -20656: (errors.RefreshTokenRejected, "the cloud refresh token is not valid", _LOGIN_HINT),
+    -20571: (errors.DeviceOffline, "the cloud cannot reach the device (-20571 Device is offline)", "check that it is powered and on Wi-Fi; Tapo devices never answer through the cloud"),
+    -20580: (errors.DeviceNotBound, "the device is not bound to this account", "run `tpcloud list --refresh`"),
+    -20501: (errors.DeviceNotBound, "the cloud does not know this device id", "run `tpcloud list --refresh`"),
+    -20002: (errors.CloudBusy, "the cloud timed out", "try again in a minute"),
+    -20003: (errors.CloudBusy, "the cloud is busy", "try again in a minute"),
+    -20004: (errors.RateLimited, "the cloud is rate-limiting this account", "wait a few minutes before trying again"),
+    -10200: (errors.RateLimited, "the cloud is rate-limiting this account", "wait a few minutes before trying again"),
+    -10201: (errors.RateLimited, "the cloud is rate-limiting this account", "wait a few minutes before trying again"),
+    -20677: (errors.AuthError, "this account uses 2-step verification, which the V1 cloud login cannot do", "switch 2-step verification off in the app to use tpcloud for now"),
+    -23003: (errors.AuthError, "the cloud refused the V1 login (-23003 App version is too old), as it does for accounts with 2-step verification", "switch 2-step verification off in the app to use tpcloud for now"),
+}
+_BUG_CODES = {-20103, -20104, -20105, -20106, -20107, -10000, -10100, -10101}
+
+
+def error_for(code: int, msg: str | None, method: str) -> errors.TpcloudError:
+    """The tpcloud error for a cloud ``error_code``."""
+    if code in _CLOUD_ERRORS:
+        cls, message, hint = _CLOUD_ERRORS[code]
+        return cls(message, code=code, hint=hint) if issubclass(cls, errors.CloudError) else cls(message, hint=hint)
+    text = f"the cloud rejected {method} with error {code}" + (f" ({msg})" if msg else "")
+    return errors.CloudError(text, code=code, hint=_BUG_HINT if code in _BUG_CODES else None)
+
+
+def check_token_destination(url: str, base_url: str) -> None:
+    """Refuse to send the token anywhere but TP-Link's cloud over https, or the configured host.
+
+    A device list or redirect naming another host must not walk away with the account's token.
+    """
+    target, base = urlsplit(url), urlsplit(base_url)
+    host = (target.hostname or "").lower()
+    if target.scheme == "https" and (host == TRUSTED_DOMAIN or host.endswith("." + TRUSTED_DOMAIN)):
+        return
+    if target.scheme == base.scheme and host == (base.hostname or "").lower():
+        return
+    raise errors.CloudError(
+        f"refusing to send the cloud token to {target.scheme}://{host}: not a TP-Link cloud host",
+        hint="if you use a proxy, point TPCLOUD_CLOUD_URL at it",
+    )
+
+
+class CloudClient:
+    """Calls V1 cloud methods with a timeout and a bounded retry of transient failures."""
+
+    def __init__(
+        self,
+        http: "httpx.AsyncClient",
+        base_url: str,
+        *,
+        timeout: float,
+        log: Callable[[str], None] | None = None,
+        retries: int = 2,
+        backoff: float = 0.5,
+    ) -> None:
+        self._http = http
+        self.base_url = base_url
+        self._timeout = timeout
+        self._log = log
+        self._retries = retries
+        self._backoff = backoff
+
+    async def call(
+        self, method: str, params: dict[str, Any] | None = None, *, url: str | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        """POST one method and return its ``result``; raises the mapped error otherwise."""
+        url = url or self.base_url
+        if token is not None:
+            check_token_destination(url, self.base_url)
+        body = {"method": method, "params": params or {}}
+        for attempt in range(self._retries + 1):
+            try:
+                return await self._call_once(url, body, token)
+            except (errors.CloudBusy, errors.NetworkError):
+                if attempt == self._retries:
+                    raise
+                await asyncio.sleep(self._backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _call_once(self, url: str, body: dict[str, Any], token: str | None) -> dict[str, Any]:
+        import httpx
+
+        method = body["method"]
+        shown_url = redact_url(f"{url}?token={token}" if token else url)
+        if self._log:
+            self._log(f"> POST {shown_url} {json.dumps(redact_json(body))}")
+        try:
+            response = await asyncio.wait_for(
+                self._http.post(url, json=body, params={"token": token} if token else None),
+                self._timeout,
+            )
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            raise errors.Timeout(f"the cloud ({urlsplit(url).hostname}) did not answer within {self._timeout:g} s") from None
+        except httpx.HTTPError as exc:
+            raise errors.NetworkError(f"cannot reach the cloud at {urlsplit(url).hostname}: {_reason(exc)}") from None
+        if self._log:
+            self._log(f"< HTTP {response.status_code} {_loggable(response)}")
+        return _parse(response, method)
+
+
+def _parse(response: "httpx.Response", method: str) -> dict[str, Any]:
+    status = response.status_code
+    if 300 <= status < 400:
+        where = urlsplit(response.headers.get("location", "")).hostname or "another address"
+        raise errors.CloudError(f"the cloud redirected {method} to {where}; not followed")
+    if status >= 500:
+        raise errors.CloudBusy(f"the cloud answered HTTP {status} to {method}", hint="try again in a minute")
+    if status != 200:
+        raise errors.CloudError(f"the cloud answered HTTP {status} to {method}")
+    try:
+        reply = json.loads(response.content)
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        what = "an empty reply" if not response.content else f"a reply that is not JSON ({kind})"
+        raise errors.CloudError(f"the cloud sent {what} to {method}") from None
+    if not isinstance(reply, dict) or not isinstance(reply.get("error_code"), int):
+        raise errors.CloudError(f"the cloud sent a reply to {method} without an error code")
+    code = reply["error_code"]
+    if code != 0:
+        raise error_for(code, reply.get("msg") if isinstance(reply.get("msg"), str) else None, method)
+    result = reply.get("result", {})
+    if not isinstance(result, dict):
+        raise errors.CloudError(f"the cloud sent a reply to {method} whose result is not an object")
+    return result
+
+
+def _loggable(response: "httpx.Response") -> str:
+    try:
+        return json.dumps(redact_json(json.loads(response.content)))
+    except ValueError:
+        return f"<{len(response.content)} bytes, not JSON>"
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost, most specific reason of a network failure, on one line."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = str(exc).strip().splitlines()
+    return text[-1] if text and text[-1] else type(exc).__name__

@@ -1,0 +1,112 @@
+"""The legacy Kasa IOT JSON dialect: the request for each capability, and how to read replies.
+
+Requests are plain dicts; whichever route carries them (cloud passthrough or the LAN) is not
+this module's business. Replies nest ``{module: {method: {..., "err_code": N}}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tpcloud.devices import Device, Outlet
+from tpcloud.errors import DeviceError, ProtocolError
+
+BULB_SERVICE = "smartlife.iot.smartbulb.lightingservice"
+
+_DEVICE_ERRORS = {-1: "does not support this module", -2: "does not support this method", -3: "rejected the request"}
+
+
+def sysinfo_request() -> dict[str, Any]:
+    return {"system": {"get_sysinfo": {}}}
+
+
+def power_request(on: bool, *, bulb: bool) -> dict[str, Any]:
+    """Switch a plug, strip outlet or dimmer (relay) or a bulb (lighting service) on or off."""
+    if bulb:
+        return {BULB_SERVICE: {"transition_light_state": {"on_off": int(on), "ignore_default": 1}}}
+    return {"system": {"set_relay_state": {"state": int(on)}}}
+
+
+def for_outlet(request: dict[str, Any], outlet: Outlet | None) -> dict[str, Any]:
+    """Address REQUEST to one strip outlet (unless it already names its own context)."""
+    if outlet is None or "context" in request:
+        return request
+    return {"context": {"child_ids": [outlet.id]}, **request}
+
+
+def check(reply: Any) -> dict[str, Any]:
+    """REPLY, if every module and method in it succeeded; DeviceError naming the first that failed."""
+    if not isinstance(reply, dict):
+        raise ProtocolError("the device sent a reply that is not a JSON object")
+    for module, methods in reply.items():
+        if not isinstance(methods, dict):
+            continue
+        failures = [(module, methods)] if "err_code" in methods else []
+        failures += [(f"{module}.{m}", r) for m, r in methods.items() if isinstance(r, dict) and "err_code" in r]
+        for where, body in failures:
+            code = body.get("err_code")
+            if code not in (0, None):
+                detail = body.get("err_msg") or _DEVICE_ERRORS.get(code, "failed")
+                raise DeviceError(f"the device {detail} ({where}, err_code {code})", code=code if isinstance(code, int) else None)
+    return reply
+
+
+def sysinfo_of(reply: dict[str, Any]) -> dict[str, Any]:
+    """The ``get_sysinfo`` body of a checked reply."""
+    sysinfo = check(reply).get("system", {}).get("get_sysinfo")
+    if not isinstance(sysinfo, dict):
+        raise ProtocolError("the device's reply has no system.get_sysinfo")
+    return sysinfo
+
+
+def outlets_of(sysinfo: dict[str, Any], device_id: str) -> list[Outlet]:
+    """A strip's outlets, with full child ids (some firmware reports only the two-digit suffix)."""
+    outlets = []
+    for child in sysinfo.get("children") or []:
+        if not isinstance(child, dict) or "id" not in child:
+            continue
+        child_id = str(child["id"])
+        if len(child_id) <= 2 and device_id:
+            child_id = device_id + child_id.zfill(2)
+        outlets.append(Outlet(id=child_id, alias=str(child.get("alias") or child_id)))
+    return outlets
+
+
+def _child(sysinfo: dict[str, Any], outlet: Outlet) -> dict[str, Any]:
+    for child in sysinfo.get("children") or []:
+        if isinstance(child, dict) and (child.get("id") == outlet.id or outlet.id.endswith(str(child.get("id")))):
+            return child
+    raise ProtocolError(f'the strip no longer reports the outlet "{outlet.alias}"')
+
+
+def is_on(sysinfo: dict[str, Any], outlet: Outlet | None = None) -> bool:
+    """Whether the device (or the outlet) is switched on, according to its sysinfo."""
+    if outlet is not None:
+        return bool(_child(sysinfo, outlet).get("state"))
+    if isinstance(sysinfo.get("light_state"), dict):
+        return bool(sysinfo["light_state"].get("on_off"))
+    return bool(sysinfo.get("relay_state"))
+
+
+def summary(device: Device, sysinfo: dict[str, Any], outlet: Outlet | None = None) -> dict[str, Any]:
+    """The facts `tpcloud state` shows: power, model, on time, outlets, brightness."""
+    facts: dict[str, Any] = {
+        "name": outlet.alias if outlet else str(sysinfo.get("alias") or device.alias),
+        "on": is_on(sysinfo, outlet),
+        "model": str(sysinfo.get("model") or device.model),
+    }
+    source = _child(sysinfo, outlet) if outlet else sysinfo
+    if isinstance(source.get("on_time"), int):
+        facts["on_time"] = source["on_time"] if facts["on"] else 0
+    light = sysinfo.get("light_state")
+    if outlet is None and isinstance(light, dict) and light.get("on_off"):
+        facts["brightness"] = light.get("brightness")
+    elif outlet is None and isinstance(sysinfo.get("brightness"), int):
+        facts["brightness"] = sysinfo["brightness"]
+    if outlet is None and sysinfo.get("children"):
+        facts["outlets"] = [
+            {"name": str(c.get("alias")), "on": bool(c.get("state")), "on_time": c.get("on_time")}
+            for c in sysinfo["children"]
+            if isinstance(c, dict)
+        ]
+    return facts

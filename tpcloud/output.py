@@ -1,0 +1,78 @@
+"""How results and errors look: tables for people, JSON for scripts, one line per error.
+
+Nothing here talks to the network or decides anything; it turns values into text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from tpcloud.devices import Device
+from tpcloud.errors import TpcloudError
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def device_rows(devices: Iterable[Device]) -> list[dict[str, Any]]:
+    """The device list as JSON-ready dicts (the documented shape of `list --json`)."""
+    return [
+        {
+            "name": d.alias,
+            "model": d.model,
+            "type": d.device_type,
+            "online": d.online,
+            "device_id": d.device_id,
+            "mac": d.mac,
+            "app_server_url": d.app_server_url,
+            "outlets": [{"name": o.alias, "id": o.id} for o in d.outlets],
+        }
+        for d in devices
+    ]
+
+
+def device_table(devices: Iterable[Device]) -> str:
+    """The device list as a table; a strip's outlets are indented under it."""
+    from tabulate import tabulate
+
+    rows = []
+    for d in devices:
+        rows.append([d.alias, d.model, d.device_type, "yes" if d.online else "no", d.device_id, d.app_server_url])
+        rows.extend([f"  └ {o.alias}", "", "outlet", "", o.id, ""] for o in d.outlets)
+    headers = ["NAME", "MODEL", "TYPE", "ONLINE", "DEVICE ID", "APP SERVER"]
+    return tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True)
+
+
+def duration(seconds: int) -> str:
+    """`3725` → `1h 2m 5s`: on-times read at a glance."""
+    days, rest = divmod(max(0, int(seconds)), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    parts += [f"{hours}h"] if hours or days else []
+    parts += [f"{minutes}m"] if minutes or hours or days else []
+    return " ".join(parts + [f"{secs}s"])
+
+
+def onoff(on: bool) -> str:
+    return "on" if on else "off"
+
+
+def state_text(facts: dict[str, Any]) -> str:
+    """The readable summary `tpcloud state` prints."""
+    lines = [f"{facts['name']}: {onoff(facts['on'])}", f"  model: {facts['model']}"]
+    if facts.get("on") and facts.get("on_time") is not None:
+        lines.append(f"  on for: {duration(facts['on_time'])}")
+    if facts.get("brightness") is not None:
+        lines.append(f"  brightness: {facts['brightness']}%")
+    for outlet in facts.get("outlets", []):
+        lines.append(f"  outlet {outlet['name']}: {onoff(outlet['on'])}")
+    return "\n".join(lines)
+
+
+def error_line(exc: TpcloudError) -> str:
+    """`tpcloud: <what went wrong> (<what to do>)` — one line on stderr."""
+    text = " ".join(str(exc).split())
+    return f"tpcloud: {text}" + (f" ({exc.hint})" if exc.hint else "")
