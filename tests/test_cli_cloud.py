@@ -299,3 +299,46 @@ def test_a_device_removed_from_the_account_refreshes_the_cache_and_stops(account
     assert gone.code == 4 and "Porch Dimmer" in one_line(gone.stderr)
     assert populated_cloud.count("getDeviceList") == 1
     assert "Porch Dimmer" not in account("list").stdout
+
+
+# -- a person at a terminal, and a keyring nobody can unlock ----------------------------------
+
+
+def test_login_prompts_on_a_terminal_with_the_password_hidden(cli, fake_cloud):
+    import os
+    import pty
+    import select
+    import sys
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: tpcloud with a terminal as stdin
+        os.execve(sys.executable, [sys.executable, "-m", "tpcloud", "login"], cli.env)
+    transcript = b""
+    answers = [(b"e-mail", USERNAME), (b"Password", PASSWORD)]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        transcript += chunk
+        if answers and answers[0][0] in transcript.split(b"\n")[-1]:
+            os.write(fd, answers.pop(0)[1].encode() + b"\n")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, transcript
+    assert b"Logged in as" in transcript
+    assert PASSWORD.encode() not in transcript  # not echoed
+    assert fake_cloud.count("login") == 1
+
+
+def test_a_keyring_that_never_answers_does_not_hang_the_tool(cli, populated_cloud):
+    env = {"PYTHON_KEYRING_BACKEND": "tests.test_secrets.HangingKeyring"}
+    started = time.monotonic()
+    result = cli("list", "--refresh", env=env)
+    assert time.monotonic() - started < 20
+    assert result.code == 9 and "keyring" in one_line(result.stderr)

@@ -190,8 +190,8 @@ def list_devices(
 @app.command()
 def switch(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help=NAME_HELP),
-    action: Action = typer.Argument(..., help="on, off, or toggle."),
+    name: str = typer.Argument(..., metavar="NAME", help=NAME_HELP),
+    action: Action = typer.Argument(..., metavar="on|off|toggle", help="What to do."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Switch a device or strip outlet on or off, or toggle it."""
@@ -209,7 +209,7 @@ def switch(
 @app.command()
 def state(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help=NAME_HELP),
+    name: str = typer.Argument(..., metavar="NAME", help=NAME_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the device's raw reply as JSON."),
 ) -> None:
     """Show whether a device is on, its model, on time and outlets."""
@@ -225,8 +225,8 @@ def state(
 @app.command()
 def send(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help=NAME_HELP),
-    request: str = typer.Argument(..., help='A raw request, e.g. \'{"system":{"get_sysinfo":{}}}\'.'),
+    name: str = typer.Argument(..., metavar="NAME", help=NAME_HELP),
+    request: str = typer.Argument(..., metavar="JSON", help='A raw request, e.g. \'{"system":{"get_sysinfo":{}}}\'.'),
 ) -> None:
     """Send a raw JSON request to a device and print its raw reply."""
     try:
