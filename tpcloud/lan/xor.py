@@ -1,0 +1,139 @@
+"""Legacy Kasa wire (IOT dialect): autokey XOR over TCP 9999, and the same cipher over UDP.
+
+Devices keep the TCP connection open after answering, so the reader trusts the length prefix and
+never waits for EOF; the prefix is bounded before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from contextlib import suppress
+from typing import Any
+
+from tpcloud.errors import DeviceUnreachable, NetworkError, ProtocolError, Timeout
+
+PORT = 9999
+# Large strips answer a few KiB; anything near this bound is a peer speaking another protocol.
+MAX_FRAME = 512 * 1024
+DISCOVERY_QUERY = b'{"system":{"get_sysinfo":{}}}'
+_FIRST_KEY = 171
+_HEADER = struct.Struct(">I")
+
+
+def encrypt(plain: bytes) -> bytes:
+    """Each ciphertext byte is the key for the next one, starting from 171."""
+    out = bytearray(len(plain))
+    key = _FIRST_KEY
+    for i, byte in enumerate(plain):
+        key ^= byte
+        out[i] = key
+    return bytes(out)
+
+
+def decrypt(cipher: bytes) -> bytes:
+    """Undo :func:`encrypt`: every plaintext byte is its ciphertext byte XOR the previous one."""
+    return bytes(c ^ k for c, k in zip(cipher, bytes([_FIRST_KEY]) + cipher[:-1]))
+
+
+def frame(plain: bytes) -> bytes:
+    """TCP framing: 4-byte big-endian plaintext length, then the ciphertext."""
+    return _HEADER.pack(len(plain)) + encrypt(plain)
+
+
+def frame_length(header: bytes) -> int:
+    """Read the announced length from a 4-byte header, refusing absurd values before allocating."""
+    if len(header) != _HEADER.size:
+        raise ProtocolError(f"XOR frame header is {len(header)} bytes, expected {_HEADER.size}")
+    (length,) = _HEADER.unpack(header)
+    if length > MAX_FRAME:
+        raise ProtocolError(f"device announced a {length}-byte reply, more than the {MAX_FRAME}-byte limit")
+    return length
+
+
+def unframe(data: bytes) -> bytes:
+    """Decode one complete TCP frame held in memory (the transport reads it piecewise instead)."""
+    length = frame_length(data[: _HEADER.size])
+    body = data[_HEADER.size :]
+    if len(body) != length:
+        raise ProtocolError(f"XOR frame announces {length} bytes but carries {len(body)}")
+    return decrypt(body)
+
+
+def discovery_datagram(payload: bytes = DISCOVERY_QUERY) -> bytes:
+    """UDP discovery uses the same cipher with no length prefix."""
+    return encrypt(payload)
+
+
+def parse_datagram(data: bytes) -> dict[str, Any]:
+    """Decode one UDP discovery reply into its JSON object."""
+    return json_object(decrypt(data), "XOR discovery reply")
+
+
+def json_object(data: bytes, what: str) -> dict[str, Any]:
+    """Parse a device's JSON reply, which is always an object; anything else is a protocol error."""
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError(f"{what} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{what} is JSON but not an object")
+    return value
+
+
+class XorTransport:
+    """Carries one IOT request per TCP connection to a legacy Kasa device."""
+
+    def __init__(self, host: str, port: int = PORT, *, timeout: float) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+
+    async def request(self, payload: bytes) -> bytes:
+        """Send ``payload`` (IOT JSON) and return the device's JSON reply, all within ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port), self.timeout
+            )
+        except (OSError, asyncio.TimeoutError) as exc:
+            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (exc.strerror or type(exc).__name__)
+            raise DeviceUnreachable(f"cannot connect to {self.host}:{self.port} ({reason})") from None
+        try:
+            reply = await asyncio.wait_for(
+                self._exchange(reader, writer, payload), max(deadline - loop.time(), 0)
+            )
+        except asyncio.TimeoutError:
+            writer.transport.abort()
+            raise Timeout(f"{self.host}:{self.port} did not answer within {self.timeout:g} s") from None
+        except BaseException:
+            writer.transport.abort()
+            raise
+        writer.close()
+        with suppress(OSError, asyncio.TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), 1)
+        json_object(reply, f"reply from {self.host}")
+        return reply
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes
+    ) -> bytes:
+        try:
+            writer.write(frame(payload))
+            await writer.drain()
+            length = frame_length(await reader.readexactly(_HEADER.size))
+            return decrypt(await reader.readexactly(length))
+        except asyncio.IncompleteReadError as exc:
+            expected = exc.expected if exc.expected is not None else "more"
+            raise ProtocolError(
+                f"{self.host} closed the connection mid-reply ({len(exc.partial)} of {expected} bytes)"
+            ) from None
+        except OSError as exc:
+            raise NetworkError(
+                f"connection to {self.host}:{self.port} failed ({exc.strerror or type(exc).__name__})"
+            ) from None
+
+    async def close(self) -> None:
+        """Nothing stays open between requests; present so every transport closes alike."""
