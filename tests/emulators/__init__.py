@@ -1,0 +1,30 @@
+"""Device-side emulators speaking the real LAN wire protocols over loopback sockets.
+
+They never import ``tpcloud``: the server-side crypto in ``crypto.py`` is written independently and
+checked against /work/shared/protocol-vectors.json.  Every server binds only inside 127.0.0.0/8,
+runs in daemon threads (so a CLI subprocess can talk to it while the test waits), is a context
+manager, and exposes ``host``, ``port``, ``log`` (list of dict entries with ``kind``) and
+``entries(kind)``.
+
+- ``XorServer(iot_device, host, port=0, fault=None)``                      TCP, legacy Kasa
+- ``KlapServer(device, host, port=0, version=None, username, password)``   HTTP, KLAP v1/v2
+- ``AesServer(smart_device, host, port=0, username, password, login_version=2)``  HTTP, Tapo AES
+- ``DiscoveryResponder(device, host, ...)`` / ``DiscoveryResponder.for_server(server)``  UDP
+- ``pick_loopback_host(udp_ports=(9999, 20002))``  a random free 127.x.y.z
+"""
+
+from ._base import check_loopback, pick_loopback_host
+from .aes_server import AesServer
+from .discovery import DiscoveryResponder
+from .klap_server import DEFAULT_ACCOUNTS, KlapServer
+from .xor_server import XorServer
+
+__all__ = [
+    "AesServer",
+    "DEFAULT_ACCOUNTS",
+    "DiscoveryResponder",
+    "KlapServer",
+    "XorServer",
+    "check_loopback",
+    "pick_loopback_host",
+]

@@ -1,0 +1,348 @@
+"""A stateful fake of a Tapo / newer Kasa device speaking the SMART JSON dialect.
+
+Seeded from a python-kasa fixture in tests/fixtures/smart/.  No transport here: the emulators in
+tests/emulators/ (KLAP v2, AES securePassthrough, UDP 20002) wrap it.  It does not import tpcloud.
+
+    dev = SmartDevice.from_fixture("P110(EU)_1.0_1.2.3", nickname="Desk lamp")
+    dev.handle({"method": "set_device_info", "params": {"device_on": True}})
+    assert dev.is_on()
+
+Replies are ``{"error_code": 0, "result": {...}}``; ``set_*`` methods answer ``{"error_code": 0}``
+with no result, as real devices do.  Error codes: -1002 unknown / unsupported method,
+-1008 bad parameters (wrong type, out of range, or a field this device does not have),
+-1003 request that is not a JSON object with a string ``method``.
+
+Fixtures are scrubbed, so by default each fake gets a 40-hex ``device_id`` derived from the fixture
+name and nickname, a MAC ending in that id's last six digits, strip children with ids
+``<parent id>00``, ``01``... (ordered by ``position``) and nicknames "<parent nickname> <position>".
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+FIXTURE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "smart"
+
+UNKNOWN_METHOD = -1002
+JSON_DECODE_FAIL = -1003
+PARAMS_ERROR = -1008
+
+# Fixture keys that are not answers to a method of the same name.
+_NOT_METHODS = {"discovery_result", "child_devices"}
+# get_child_device_list pages like real strips: 10 children per answer, from start_index.
+_CHILD_PAGE = 10
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def resolve_fixture(name_or_path: str | Path, kind: str = "smart") -> Path:
+    """A path, or a fixture name with or without ``.json`` under tests/fixtures/<kind>/."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    base = Path(__file__).resolve().parent.parent / "fixtures" / kind
+    name = str(name_or_path)
+    for candidate in (base / name, base / f"{name}.json"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no {kind} fixture {name_or_path!r} in {base}")
+
+
+class SmartDevice:
+    """One SMART-dialect device (optionally a strip with children)."""
+
+    dialect = "smart"
+
+    def __init__(self, fixture: dict, *, nickname: str | None = None,
+                 device_id: str | None = None, mac: str | None = None,
+                 child_nicknames: list[str] | None = None, source: str = "<dict>"):
+        self.fixture = copy.deepcopy(fixture)
+        self.source = source
+        self.lock = threading.RLock()
+        self.requests: list[dict] = []  # every request handed to handle(), decoded, in order
+        self.info: dict = copy.deepcopy(fixture.get("get_device_info", {}))
+        if nickname is not None:
+            self.info["nickname"] = _b64(nickname)
+        # Fixtures are scrubbed (all-zero ids, 00-00-00 MACs): make each fake distinct.
+        if device_id is None:
+            seed = f"tpcloud-fake-smart|{source}|{nickname}"
+            device_id = hashlib.sha1(seed.encode()).hexdigest().upper()
+        self.info["device_id"] = device_id
+        if mac is None:
+            old = str(self.info.get("mac", "")).replace("-", "").replace(":", "").upper()
+            oui = old[:6] if len(old) == 12 and old[:6] != "000000" else "5C628B"
+            mac = oui + device_id[-6:].upper().rjust(6, "0")
+        mac12 = mac.replace(":", "").replace("-", "").upper()
+        if len(mac12) != 12:
+            raise ValueError("mac must be 12 hex digits")
+        self.info["mac"] = "-".join(mac12[i:i + 2] for i in range(0, 12, 2))
+        # Static answers for the other methods the fixture recorded (tests may edit them).
+        self.responses: dict[str, Any] = {
+            k: copy.deepcopy(v) for k, v in fixture.items()
+            if k not in _NOT_METHODS and k not in ("get_device_info", "get_child_device_list")
+        }
+        self.children: dict[str, dict] = {}
+        self.child_responses: dict[str, dict[str, Any]] = {}
+        child_list = fixture.get("get_child_device_list", {}).get("child_device_list", [])
+        per_child = fixture.get("child_devices", {})
+        parent_name = self.nickname
+        ordered = sorted(child_list, key=lambda c: c.get("position", 0))
+        for i, child in enumerate(ordered):
+            child = copy.deepcopy(child)
+            old_id = child["device_id"]
+            # Real child ids are the parent id followed by a two-digit index.
+            child["device_id"] = f"{device_id}{i:02d}"
+            child["mac"] = mac12
+            if child_nicknames is not None and i < len(child_nicknames):
+                child["nickname"] = _b64(child_nicknames[i])
+            else:
+                old_name = base64.b64decode(child.get("nickname", "")).decode("utf-8", "replace")
+                if old_name in ("", "#MASKED_NAME#"):
+                    child["nickname"] = _b64(f"{parent_name} {child.get('position', i + 1)}")
+            self.children[child["device_id"]] = child
+            extra = copy.deepcopy(per_child.get(old_id, {}))
+            extra.pop("get_device_info", None)
+            self.child_responses[child["device_id"]] = extra
+
+    # ---------------------------------------------------------------- construction
+
+    @classmethod
+    def from_fixture(cls, name: str | Path, *, nickname: str | None = None,
+                     device_id: str | None = None, mac: str | None = None,
+                     child_nicknames: list[str] | None = None) -> "SmartDevice":
+        path = resolve_fixture(name, "smart")
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return cls(data, nickname=nickname, device_id=device_id, mac=mac,
+                   child_nicknames=child_nicknames, source=path.stem)
+
+    # ---------------------------------------------------------------- inspection helpers
+
+    @property
+    def device_id(self) -> str:
+        return self.info.get("device_id", "")
+
+    @property
+    def mac(self) -> str:
+        """12 upper-case hex digits, no separators (the cloud's ``deviceMac`` form)."""
+        return self.info.get("mac", "").replace("-", "").replace(":", "").upper()
+
+    @property
+    def model(self) -> str:
+        return self.info.get("model", "")
+
+    @property
+    def device_type(self) -> str:
+        return self.info.get("type", "")
+
+    @property
+    def nickname(self) -> str:
+        return base64.b64decode(self.info.get("nickname", "")).decode("utf-8", "replace")
+
+    def child_ids(self) -> list[str]:
+        """Children ordered by position (socket 1 first)."""
+        return [c["device_id"] for c in sorted(self.children.values(),
+                                               key=lambda c: c.get("position", 0))]
+
+    def child_nickname(self, child_id: str) -> str:
+        return base64.b64decode(self.children[child_id].get("nickname", "")).decode()
+
+    def set_child_nickname(self, child_id: str, nickname: str) -> None:
+        self.children[child_id]["nickname"] = _b64(nickname)
+
+    def is_on(self, child_id: str | None = None) -> bool | None:
+        """Relay / light state; None for a strip parent (it has no device_on)."""
+        with self.lock:
+            target = self.info if child_id is None else self.children[child_id]
+            value = target.get("device_on")
+            return None if value is None else bool(value)
+
+    def set_on(self, on: bool, child_id: str | None = None) -> None:
+        """Change state behind the client's back (e.g. someone pressed the button)."""
+        with self.lock:
+            (self.info if child_id is None else self.children[child_id])["device_on"] = bool(on)
+
+    def discovery_id(self) -> str:
+        """The 32-hex id a UDP 20002 reply carries (not the 40-hex device_id)."""
+        return hashlib.md5(("disc:" + self.device_id + self.mac).encode()).hexdigest().upper()
+
+    def discovery_result(self) -> dict:
+        """``result`` of a UDP 20002 reply, before the emulator fills in ip/port/scheme."""
+        base = copy.deepcopy(self.fixture.get("discovery_result", {}).get("result", {}))
+        base.update({
+            "device_type": self.device_type or base.get("device_type", "SMART.TAPOPLUG"),
+            "device_model": base.get("device_model") or self.model,
+            "device_id": self.discovery_id(),
+            "mac": self.info.get("mac", ""),
+        })
+        base.setdefault("factory_default", False)
+        base.setdefault("obd_src", "tplink")
+        base.setdefault("is_support_iot_cloud", True)
+        base.setdefault("mgt_encrypt_schm", {"encrypt_type": "KLAP", "http_port": 80,
+                                             "is_support_https": False, "lv": 2})
+        return base
+
+    # ---------------------------------------------------------------- the dialect
+
+    def handle(self, request: Any) -> dict:
+        with self.lock:
+            if not isinstance(request, dict) or not isinstance(request.get("method"), str):
+                return {"error_code": JSON_DECODE_FAIL}
+            self.requests.append(copy.deepcopy(request))
+            return self._dispatch(None, request["method"], request.get("params") or {})
+
+    def _dispatch(self, child_id: str | None, method: str, params: Any) -> dict:
+        if not isinstance(params, dict):
+            return {"error_code": PARAMS_ERROR}
+        if method == "multipleRequest":
+            return self._multiple(child_id, params)
+        if child_id is None:
+            handler = {
+                "get_device_info": self._get_device_info,
+                "set_device_info": self._set_device_info,
+                "get_child_device_list": self._get_child_device_list,
+                "control_child": self._control_child,
+                "get_led_info": self._get_led_info,
+                "set_led_info": self._set_led_info,
+            }.get(method)
+            if handler is not None:
+                return handler(params)
+            if method in self.responses and method.startswith(("get_", "component_nego",
+                                                              "qs_component_nego")):
+                return {"error_code": 0, "result": copy.deepcopy(self.responses[method])}
+            return {"error_code": UNKNOWN_METHOD}
+        # a child of a strip
+        child = self.children[child_id]
+        if method == "get_device_info":
+            return {"error_code": 0, "result": copy.deepcopy(child)}
+        if method == "set_device_info":
+            return self._apply_settings(child, params, allowed={"device_on", "nickname"})
+        extra = self.child_responses.get(child_id, {})
+        if method in extra and method.startswith(("get_", "component_nego")):
+            return {"error_code": 0, "result": copy.deepcopy(extra[method])}
+        return {"error_code": UNKNOWN_METHOD}
+
+    def _multiple(self, child_id: str | None, params: dict) -> dict:
+        reqs = params.get("requests")
+        if not isinstance(reqs, list):
+            return {"error_code": PARAMS_ERROR}
+        responses = []
+        for req in reqs:
+            if not isinstance(req, dict) or not isinstance(req.get("method"), str):
+                responses.append({"method": None, "error_code": JSON_DECODE_FAIL})
+                continue
+            if req["method"] == "multipleRequest":
+                resp = {"error_code": UNKNOWN_METHOD}
+            else:
+                resp = self._dispatch(child_id, req["method"], req.get("params") or {})
+            entry = {"method": req["method"], "error_code": resp.get("error_code", 0)}
+            if "result" in resp:
+                entry["result"] = resp["result"]
+            responses.append(entry)
+        return {"error_code": 0, "result": {"responses": responses}}
+
+    def _get_device_info(self, params: dict) -> dict:
+        return {"error_code": 0, "result": copy.deepcopy(self.info)}
+
+    def _set_device_info(self, params: dict) -> dict:
+        return self._apply_settings(self.info, params, allowed={
+            "device_on", "nickname", "brightness", "hue", "saturation", "color_temp"})
+
+    def _apply_settings(self, target: dict, params: dict, allowed: set[str]) -> dict:
+        if not params:
+            return {"error_code": PARAMS_ERROR}
+        changes: dict[str, Any] = {}
+        for key, value in params.items():
+            if key not in allowed or key not in target:
+                return {"error_code": PARAMS_ERROR}
+            if key == "device_on":
+                if not isinstance(value, bool):
+                    return {"error_code": PARAMS_ERROR}
+            elif key == "nickname":
+                if not isinstance(value, str):
+                    return {"error_code": PARAMS_ERROR}
+                try:
+                    base64.b64decode(value, validate=True).decode("utf-8")
+                except (ValueError, UnicodeDecodeError):
+                    return {"error_code": PARAMS_ERROR}
+            elif key == "brightness":
+                if not _is_int(value) or not 1 <= value <= 100:
+                    return {"error_code": PARAMS_ERROR}
+            elif key == "hue":
+                if not _is_int(value) or not 0 <= value <= 360:
+                    return {"error_code": PARAMS_ERROR}
+            elif key == "saturation":
+                if not _is_int(value) or not 0 <= value <= 100:
+                    return {"error_code": PARAMS_ERROR}
+            elif key == "color_temp":
+                lo, hi = target.get("color_temp_range", [2500, 6500])
+                if not _is_int(value) or not (value == 0 or lo <= value <= hi):
+                    return {"error_code": PARAMS_ERROR}
+            changes[key] = value
+        if ("hue" in changes or "saturation" in changes) and "color_temp" not in changes \
+                and "color_temp" in target:
+            changes["color_temp"] = 0  # a colour puts the bulb out of white mode
+        target.update(changes)
+        return {"error_code": 0}
+
+    def _get_child_device_list(self, params: dict) -> dict:
+        if not self.children:
+            return {"error_code": UNKNOWN_METHOD}
+        start = params.get("start_index", 0)
+        if not _is_int(start) or start < 0:
+            return {"error_code": PARAMS_ERROR}
+        ordered = [self.children[i] for i in self.child_ids()]
+        page = ordered[start:start + _CHILD_PAGE]
+        return {"error_code": 0, "result": {"child_device_list": copy.deepcopy(page),
+                                            "start_index": start, "sum": len(ordered)}}
+
+    def _control_child(self, params: dict) -> dict:
+        if not self.children:
+            return {"error_code": UNKNOWN_METHOD}
+        child_id = params.get("device_id")
+        inner = params.get("requestData")
+        if child_id not in self.children or not isinstance(inner, dict) \
+                or not isinstance(inner.get("method"), str):
+            return {"error_code": PARAMS_ERROR}
+        resp = self._dispatch(child_id, inner["method"], inner.get("params") or {})
+        return {"error_code": 0, "result": {"responseData": resp}}
+
+    def _get_led_info(self, params: dict) -> dict:
+        if "get_led_info" not in self.responses:
+            return {"error_code": UNKNOWN_METHOD}
+        return {"error_code": 0, "result": copy.deepcopy(self.responses["get_led_info"])}
+
+    def _set_led_info(self, params: dict) -> dict:
+        if "get_led_info" not in self.responses:
+            return {"error_code": UNKNOWN_METHOD}
+        led = self.responses["get_led_info"]
+        rule = params.get("led_rule", led.get("led_rule"))
+        status = params.get("led_status", rule != "never")
+        if rule not in ("always", "never", "auto") or not isinstance(status, bool):
+            return {"error_code": PARAMS_ERROR}
+        if set(params) - {"led_rule", "led_status", "night_mode"}:
+            return {"error_code": PARAMS_ERROR}
+        led["led_rule"] = rule
+        led["led_status"] = status
+        if isinstance(params.get("night_mode"), dict):
+            led["night_mode"] = copy.deepcopy(params["night_mode"])
+        return {"error_code": 0}
+
+    def led_on(self) -> bool | None:
+        led = self.responses.get("get_led_info")
+        return None if led is None else led.get("led_rule") != "never"
+
+    def __repr__(self) -> str:
+        return f"<SmartDevice {self.source} {self.nickname!r} on={self.is_on()}>"
