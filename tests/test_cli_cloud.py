@@ -6,6 +6,8 @@ import json
 import stat
 import time
 
+import pytest
+
 from tests.conftest import PASSWORD, USERNAME
 
 
@@ -308,6 +310,7 @@ def test_login_prompts_on_a_terminal_with_the_password_hidden(cli, fake_cloud):
     import os
     import pty
     import select
+    import signal
     import sys
 
     pid, fd = pty.fork()
@@ -329,7 +332,18 @@ def test_login_prompts_on_a_terminal_with_the_password_hidden(cli, fake_cloud):
         transcript += chunk
         if answers and answers[0][0] in transcript.split(b"\n")[-1]:
             os.write(fd, answers.pop(0)[1].encode() + b"\n")
-    _, status = os.waitpid(pid, 0)
+    # Never wait on a child that is stuck at a prompt: give it a moment, then kill it.
+    for _ in range(50):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+        pytest.fail(f"tpcloud login did not finish on a terminal; it printed {transcript!r}")
+    os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 0, transcript
     assert b"Logged in as" in transcript
     assert PASSWORD.encode() not in transcript  # not echoed
