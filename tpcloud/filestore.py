@@ -24,6 +24,7 @@ from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
 from tpcloud.errors import SecretStoreError
+from tpcloud.fsutil import atomic_write
 
 try:
     import fcntl
@@ -252,7 +253,7 @@ class FileKeyring(KeyringBackend):
             doc.update(self._encrypt(json.dumps(secrets, sort_keys=True).encode()))
         else:
             doc.update(encryption=PLAIN, secrets=secrets)
-        self._replace((json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write(self.path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
 
     def _encrypt(self, plain: bytes) -> dict[str, Any]:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -266,29 +267,6 @@ class FileKeyring(KeyringBackend):
             "nonce": _b64(nonce),
             "ciphertext": _b64(ciphertext),
         }
-
-    def _replace(self, data: bytes) -> None:
-        """Write ``data`` to a new owner-only file beside the old one and rename it into place."""
-        folder = self.path.parent
-        temp = folder / f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        fd = os.open(temp, flags, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        if os.name == "posix":  # make the rename itself durable; Windows cannot open folders
-            folder_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(folder_fd)
-            finally:
-                os.close(folder_fd)
 
 
 def _apply(secrets: Secrets, service: str, values: Mapping[str, str | None]) -> None:

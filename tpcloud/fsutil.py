@@ -14,8 +14,8 @@ def ensure_private_dir(path: Path) -> None:
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Replace PATH with DATA in one step: a private temp file, fsync, rename, fsync the folder."""
     ensure_private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
