@@ -50,6 +50,8 @@ class Cli:
             "TPCLOUD_CLOUD_URL": cloud_url,
             # No OS keyring here, as on a headless box, in cron, or in Termux.
             "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+            # Discovery never leaves loopback in tests; nothing listens on 127.0.0.1:9999/20002.
+            "TPCLOUD_DISCOVERY_TARGET": "127.0.0.1",
             "PYTHONPATH": str(ROOT),
         }
 
@@ -67,6 +69,25 @@ class Cli:
             cwd=self.home,
         )
         return Result(args, proc.returncode, proc.stdout, proc.stderr)
+
+    def loaded_modules(self, *args: str, env: dict | None = None) -> tuple[Result, set[str]]:
+        """Run tpcloud in-process under a wrapper and return which modules it imported."""
+        listing = self.home / "modules.json"
+        wrapper = (
+            "import json, runpy, sys\n"
+            f"sys.argv = ['tpcloud', *{list(args)!r}]\n"
+            "try:\n    runpy.run_module('tpcloud', run_name='__main__')\n"
+            "except SystemExit as exc:\n    code = exc.code\n"
+            f"open({str(listing)!r}, 'w').write(json.dumps(sorted(sys.modules)))\n"
+            "sys.exit(code)\n"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", wrapper], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            env={**self.env, **(env or {})}, timeout=60, cwd=self.home,
+        )
+        import json
+
+        return Result(args, proc.returncode, proc.stdout, proc.stderr), set(json.loads(listing.read_text()))
 
     def login(self, *extra: str, password: str = PASSWORD, env: dict | None = None) -> Result:
         result = self("login", "--username", USERNAME, "--password-stdin", *extra, input=password + "\n", env=env)

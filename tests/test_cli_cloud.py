@@ -137,7 +137,9 @@ def test_list_shows_every_device_with_its_app_server(account, populated_cloud):
 def test_list_json_has_a_stable_shape(account, populated_cloud):
     rows = json.loads(account("list", "--json").stdout)
     by_name = {r["name"]: r for r in rows}
-    assert set(by_name["Desk Lamp"]) == {"name", "model", "type", "online", "device_id", "mac", "app_server_url", "outlets"}
+    assert set(by_name["Desk Lamp"]) == {
+        "name", "model", "type", "online", "device_id", "mac", "app_server_url", "lan_address", "lan_wire", "outlets"
+    }
     assert by_name["Tapo Plug"]["type"] == "SMART.TAPOPLUG"  # alias arrived base64 and was decoded
     assert by_name["Garage"]["online"] is False
     assert by_name["Desk Lamp"]["app_server_url"] == populated_cloud.regional_url
@@ -282,10 +284,20 @@ def test_an_ambiguous_name_lists_the_candidates(account, populated_cloud):
 
 
 def test_tapo_devices_answer_offline_through_the_cloud(account, populated_cloud):
-    result = account("switch", "Tapo Plug", "on")
+    result = account("switch", "Tapo Plug", "on", "--via", "cloud")
     assert result.code == 6
     line = one_line(result.stderr)
     assert "Tapo Plug" in line and "-20571" in line
+
+
+def test_a_tapo_device_not_on_the_lan_says_what_was_tried(account, populated_cloud):
+    account("list")
+    populated_cloud.clear_requests()
+    result = account("switch", "Tapo Plug", "on")
+    assert result.code == 6
+    line = one_line(result.stderr)
+    assert "no route worked" in line and "discovery" in line and "127.0.0.1" in line
+    assert populated_cloud.count("passthrough") == 0  # the cloud never reaches Tapo devices
 
 
 def test_an_offline_kasa_device(account, populated_cloud):
@@ -356,3 +368,10 @@ def test_a_keyring_that_never_answers_does_not_hang_the_tool(cli, populated_clou
     result = cli("list", "--refresh", env=env)
     assert time.monotonic() - started < 20
     assert result.code == 9 and "keyring" in one_line(result.stderr)
+
+
+def test_help_loads_no_network_or_crypto_library(cli):
+    result, modules = cli.loaded_modules("--help")
+    assert result.code == 0 and "Usage" in result.stdout
+    for heavy in ("httpx", "cryptography", "keyring", "tabulate", "asyncio"):
+        assert heavy not in modules, heavy

@@ -53,3 +53,25 @@ class DeviceCache:
     def clear(self) -> None:
         """Remove everything tpcloud cached."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class LanCache:
+    """What discovery learned: where each device answers on the LAN and how (no secrets)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "lan.json"
+
+    def load(self) -> list[dict]:
+        try:
+            data = json.loads(self.path.read_bytes())
+            entries = data["devices"] if data.get("format") == FORMAT else []
+            return [e for e in entries if isinstance(e, dict)]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return []
+
+    def merge(self, found: list[dict]) -> None:
+        """Add or replace what was found; a device is the same device when its MAC is."""
+        fresh_macs = {f.get("mac") for f in found}
+        fresh_hosts = {(f.get("host"), f.get("port")) for f in found}
+        kept = [e for e in self.load() if e.get("mac") not in fresh_macs and (e.get("host"), e.get("port")) not in fresh_hosts]
+        atomic_write(self.path, json.dumps({"format": FORMAT, "devices": kept + found}, indent=1).encode())

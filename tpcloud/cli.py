@@ -7,7 +7,6 @@ and an exit code.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import traceback
@@ -30,12 +29,24 @@ EXIT_CODES_HELP = (
 
 app = typer.Typer(
     name="tpcloud",
-    help="Control TP-Link Kasa and Tapo plugs, strips, bulbs and dimmers through the TP-Link cloud.",
+    help="Control TP-Link Kasa and Tapo plugs, strips, bulbs and dimmers, on the LAN or through the TP-Link cloud.",
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+class Via(str, Enum):
+    auto = "auto"
+    local = "local"
+    cloud = "cloud"
+
+
+VIA_OPTION = typer.Option(
+    Via.auto, "--via", help="Route: auto (LAN when known, else cloud, else discovery), local, or cloud."
+)
+HOST_OPTION = typer.Option(None, "--host", metavar="HOST[:PORT]", help="The device's LAN address (implies trying the LAN).")
 
 
 class Action(str, Enum):
@@ -63,14 +74,16 @@ def root(
     ctx.obj = Factory(env=os.environ, timeout=timeout, verbose=verbose or debug, debug=debug)
 
 
-def _run(ctx: typer.Context, work: Callable[[Any], Awaitable[T]]) -> T:
+def _run(ctx: typer.Context, work: Callable[[Any], Awaitable[T]], *, via: str = "auto", host: str | None = None) -> T:
     """Run WORK(service) in one event loop; report any failure as one line and an exit code."""
+    import asyncio
+
     from tpcloud.service import DeviceService
 
     factory: Factory = ctx.obj
 
     async def with_service() -> T:
-        async with DeviceService(factory) as service:
+        async with DeviceService(factory, via=via, host=host) as service:
             return await work(service)
 
     try:
@@ -181,10 +194,11 @@ def list_devices(
     """List the account's devices (from the cache while it is fresh)."""
 
     async def work(service: Any) -> Any:
-        return await service.devices(refresh=refresh)
+        devices = await service.devices(refresh=refresh)
+        return devices, service.lan_addresses(devices)
 
-    devices = _run(ctx, work)
-    _print(ctx, to_json(device_rows(devices)) if as_json else device_table(devices))
+    devices, lan = _run(ctx, work)
+    _print(ctx, to_json(device_rows(devices, lan)) if as_json else device_table(devices, lan))
 
 
 @app.command()
@@ -193,13 +207,15 @@ def switch(
     name: str = typer.Argument(..., metavar="NAME", help=NAME_HELP),
     action: Action = typer.Argument(..., metavar="on|off|toggle", help="What to do."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    via: Via = VIA_OPTION,
+    host: Optional[str] = HOST_OPTION,
 ) -> None:
     """Switch a device or strip outlet on or off, or toggle it."""
 
     async def work(service: Any) -> Any:
         return await service.switch(name, action.value)
 
-    result = _run(ctx, work)
+    result = _run(ctx, work, via=via.value, host=host)
     if as_json:
         _print(ctx, to_json(result.to_dict()))
     else:
@@ -210,23 +226,34 @@ def switch(
 def state(
     ctx: typer.Context,
     name: str = typer.Argument(..., metavar="NAME", help=NAME_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print the device's raw reply as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the device's own state reply as JSON."),
+    via: Via = VIA_OPTION,
+    host: Optional[str] = HOST_OPTION,
 ) -> None:
     """Show whether a device is on, its model, on time and outlets."""
-    from tpcloud.dialects import iot
+    from tpcloud.service import dialect_of
 
     async def work(service: Any) -> Any:
         return await service.state(name)
 
-    target, sysinfo = _run(ctx, work)
-    _print(ctx, to_json(sysinfo) if as_json else state_text(iot.summary(target.device, sysinfo, target.outlet)))
+    target, info, route = _run(ctx, work, via=via.value, host=host)
+    if as_json:
+        _print(ctx, to_json(info))
+    else:
+        _print(ctx, state_text(dialect_of(target.device).summary(target.device, info, target.outlet)))
+        _note_route(ctx, route)
 
 
 @app.command()
 def send(
     ctx: typer.Context,
     name: str = typer.Argument(..., metavar="NAME", help=NAME_HELP),
-    request: str = typer.Argument(..., metavar="JSON", help='A raw request, e.g. \'{"system":{"get_sysinfo":{}}}\'.'),
+    request: str = typer.Argument(
+        ..., metavar="JSON",
+        help='A request in the device\'s own dialect: \'{"system":{"get_sysinfo":{}}}\' (Kasa), \'{"method":"get_device_info"}\' (Tapo).',
+    ),
+    via: Via = VIA_OPTION,
+    host: Optional[str] = HOST_OPTION,
 ) -> None:
     """Send a raw JSON request to a device and print its raw reply."""
     try:
@@ -239,8 +266,39 @@ def send(
     async def work(service: Any) -> Any:
         return await service.send(name, payload)
 
-    _target, reply = _run(ctx, work)
+    _target, reply, route = _run(ctx, work, via=via.value, host=host)
     _print(ctx, to_json(reply))
+    _note_route(ctx, route)
+
+
+def _note_route(ctx: typer.Context, route: Any) -> None:
+    """With -v, say on stderr which route carried the command."""
+    ctx.obj.log(f"(via {route})")
+
+
+@app.command()
+def discover(
+    ctx: typer.Context,
+    target: Optional[str] = typer.Option(
+        None, "--target", metavar="ADDR[,ADDR...]", help="Where to send the probes [default: 255.255.255.255, or TPCLOUD_DISCOVERY_TARGET]."
+    ),
+    timeout: float = typer.Option(3.0, "--timeout", min=0.1, help="Seconds to listen for answers."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Find devices on the LAN (UDP 9999 and 20002) and match them to the account."""
+    from tpcloud.config import parse_targets
+    from tpcloud.output import discovery_rows, discovery_table
+
+    try:
+        targets = parse_targets(target) if target else None
+    except errors.TpcloudError as exc:
+        raise _usage_failure(ctx, exc) from None
+
+    async def work(service: Any) -> Any:
+        return await service.discover(targets, timeout)
+
+    found = _run(ctx, work)
+    _print(ctx, to_json(discovery_rows(found)) if as_json else discovery_table(found))
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from typing import Mapping
 from tpcloud.errors import UsageError
 
 DEFAULT_CLOUD_URL = "https://wap.tplinkcloud.com"
+DEFAULT_DISCOVERY_TARGET = "255.255.255.255"
 DEFAULT_TIMEOUT = 10.0
 # Device identities and appServerUrls rarely change; a switch from cron should not pay for a
 # device list every time. An unknown name or a "device not bound" answer refreshes anyway.
@@ -49,6 +50,7 @@ class Settings:
     cache_dir: Path
     cache_ttl: float
     timeout: float
+    discovery_targets: tuple[str, ...]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, timeout: float | None = None) -> "Settings":
@@ -63,4 +65,13 @@ class Settings:
             cache_dir=_xdg_dir(env, "XDG_CACHE_HOME", ".cache"),
             cache_ttl=_positive_float(env, "TPCLOUD_CACHE_TTL", DEFAULT_CACHE_TTL),
             timeout=timeout if timeout is not None else _positive_float(env, "TPCLOUD_TIMEOUT", DEFAULT_TIMEOUT),
+            discovery_targets=parse_targets(env.get("TPCLOUD_DISCOVERY_TARGET") or DEFAULT_DISCOVERY_TARGET),
         )
+
+
+def parse_targets(value: str) -> tuple[str, ...]:
+    """Discovery targets: one address, or several separated by commas."""
+    targets = tuple(t.strip() for t in value.split(",") if t.strip())
+    if not targets:
+        raise UsageError("the discovery target is empty")
+    return targets

@@ -20,7 +20,7 @@ from tpcloud.redact import Redactor
 if TYPE_CHECKING:
     import httpx
 
-    from tpcloud.cache import DeviceCache
+    from tpcloud.cache import DeviceCache, LanCache
     from tpcloud.secrets import SecretStore
 
 
@@ -52,11 +52,23 @@ class Factory:
 
         return DeviceCache(self.settings.cache_dir, ttl=self.settings.cache_ttl, clock=self.clock)
 
+    @cached_property
+    def lan_cache(self) -> "LanCache":
+        from tpcloud.cache import LanCache
+
+        return LanCache(self.settings.cache_dir)
+
     def http_client(self) -> "httpx.AsyncClient":
         """A new HTTP client for one command's event loop; certificates are always verified."""
         import httpx
 
         return httpx.AsyncClient(timeout=self.settings.timeout, follow_redirects=False, trust_env=True)
+
+    def lan_http_client(self) -> "httpx.AsyncClient":
+        """An HTTP client for devices on the LAN: never through a proxy from the environment."""
+        import httpx
+
+        return httpx.AsyncClient(follow_redirects=False, trust_env=False)
 
     def stdin_is_tty(self) -> bool:
         return bool(getattr(self.stdin, "isatty", lambda: False)())

@@ -6,17 +6,24 @@ Nothing here talks to the network or decides anything; it turns values into text
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from tpcloud.devices import Device
 from tpcloud.errors import TpcloudError
+
+if TYPE_CHECKING:
+    from tpcloud.lan.discovery import Found
 
 
 def to_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def device_rows(devices: Iterable[Device]) -> list[dict[str, Any]]:
+def _address(found: "Found | None") -> str:
+    return f"{found.host}:{found.port}" if found else ""
+
+
+def device_rows(devices: Iterable[Device], lan: Mapping[str, "Found"]) -> list[dict[str, Any]]:
     """The device list as JSON-ready dicts (the documented shape of `list --json`)."""
     return [
         {
@@ -27,22 +34,45 @@ def device_rows(devices: Iterable[Device]) -> list[dict[str, Any]]:
             "device_id": d.device_id,
             "mac": d.mac,
             "app_server_url": d.app_server_url,
+            "lan_address": _address(lan.get(d.device_id)) or None,
+            "lan_wire": lan[d.device_id].wire if d.device_id in lan else None,
             "outlets": [{"name": o.alias, "id": o.id} for o in d.outlets],
         }
         for d in devices
     ]
 
 
-def device_table(devices: Iterable[Device]) -> str:
-    """The device list as a table; a strip's outlets are indented under it."""
+def _table(rows: list[list[str]], headers: list[str]) -> str:
     from tabulate import tabulate
 
+    return tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True)
+
+
+def device_table(devices: Iterable[Device], lan: Mapping[str, "Found"]) -> str:
+    """The device list as a table; a strip's outlets are indented under it."""
     rows = []
     for d in devices:
-        rows.append([d.alias, d.model, d.device_type, "yes" if d.online else "no", d.device_id, d.app_server_url])
-        rows.extend([f"  └ {o.alias}", "", "outlet", "", o.id, ""] for o in d.outlets)
-    headers = ["NAME", "MODEL", "TYPE", "ONLINE", "DEVICE ID", "APP SERVER"]
-    return tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True)
+        online = "yes" if d.online else "no"
+        rows.append([d.alias, d.model, d.device_type, online, d.device_id, d.app_server_url, _address(lan.get(d.device_id))])
+        rows.extend([f"  └ {o.alias}", "", "outlet", "", o.id, "", ""] for o in d.outlets)
+    return _table(rows, ["NAME", "MODEL", "TYPE", "ONLINE", "DEVICE ID", "APP SERVER", "LAN"])
+
+
+def discovery_rows(found: Iterable[tuple["Found", Device | None]]) -> list[dict[str, Any]]:
+    """What `discover --json` prints: each answer, and the account device it is (or null)."""
+    return [
+        {**f.to_dict(), "name": d.alias if d else None, "account_device_id": d.device_id if d else None}
+        for f, d in found
+    ]
+
+
+def discovery_table(found: Iterable[tuple["Found", Device | None]]) -> str:
+    rows = [
+        [d.alias if d else "(not in this account)", f.model, f.wire + (f" v{f.version}" if f.version else ""),
+         _address(f), f.mac]
+        for f, d in found
+    ]
+    return _table(rows, ["NAME", "MODEL", "WIRE", "ADDRESS", "MAC"]) if rows else "No device answered."
 
 
 def duration(seconds: int) -> str:

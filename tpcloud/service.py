@@ -1,36 +1,84 @@
 """What commands ask for, in the user's terms: names in, device results out.
 
 The service turns a NAME into a device (through the cache, refreshing it when it must), builds
-the request in the device's dialect, carries it over the cloud route, and checks the reply.
-It is the only place that decides when the device list is fetched again.
+the request in the device's dialect, and picks the route that carries it. The route rules live
+here and nowhere else, in ``_carry``:
+
+- ``auto``: a known LAN address → the LAN, briefly; that fails → the cloud; the cloud cannot
+  reach the device (-20571, or no internet) → one bounded discovery → the LAN. Tapo (SMART)
+  devices skip the cloud, which never reaches them.
+- ``local``: the LAN only (discovering the device if its address is unknown).
+- ``cloud``: the cloud's passthrough only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from tpcloud import errors
 from tpcloud.devices import Device, Target, resolve
-from tpcloud.dialects import iot
+from tpcloud.dialects import iot, smart
+from tpcloud.lan.discovery import Found, discover, normalise_mac
 
 if TYPE_CHECKING:
     import httpx
 
     from tpcloud.cloud.session import CloudSession
     from tpcloud.factory import Factory
+    from tpcloud.lan.links import LanLinks
 
+VIAS = ("auto", "local", "cloud")
 # How many devices the device-list refresh asks for their outlets at once.
 _OUTLET_LOOKUP_CONCURRENCY = 8
+# In `auto`, a cached LAN address gets this long before the cloud is tried instead.
+_QUICK_LOCAL_TIMEOUT = 2.0
+# The discovery `auto` runs when the cloud cannot reach a device.
+_FALLBACK_DISCOVERY_TIMEOUT = 2.0
+# Failures on the LAN after which another route is worth trying (the device was not reached,
+# or did not accept us); a device that answered with an error code is final.
+_LAN_MISSES = (errors.DeviceUnreachable, errors.NetworkError, errors.ProtocolError, errors.AuthError)
+# Failures of the cloud after which the LAN is worth trying.
+_CLOUD_MISSES = (errors.DeviceOffline, errors.NetworkError, errors.CloudBusy)
+
+
+def dialect_of(device: Device) -> ModuleType:
+    return smart if device.dialect == "smart" else iot
+
+
+def parse_host(value: str) -> tuple[str, int | None]:
+    """`HOST` or `HOST:PORT` (a bracketed IPv6 address may carry a port too)."""
+    host, sep, port = value.rpartition(":") if value.count(":") == 1 or value.startswith("[") else ("", "", "")
+    if not sep:
+        return value.strip("[]"), None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise errors.UsageError(f"--host wants HOST or HOST:PORT, not {value!r}")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a request reached its device: ``cloud``, or ``local`` with the wire and address."""
+
+    kind: str
+    wire: str = ""
+    address: str = ""
+
+    def __str__(self) -> str:
+        return self.kind if self.kind == "cloud" else f"{self.kind} {self.wire} {self.address}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"route": self.kind, **({"wire": self.wire, "address": self.address} if self.kind == "local" else {})}
 
 
 @dataclass(frozen=True)
 class SwitchResult:
     target: Target
     on: bool
-    route: str
+    route: Route
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -39,23 +87,31 @@ class SwitchResult:
             "outlet_id": self.target.outlet.id if self.target.outlet else None,
             "on": self.on,
             "state": "on" if self.on else "off",
-            "route": self.route,
+            **self.route.to_dict(),
         }
 
 
 class DeviceService:
     """One command's access to the account's devices; use as ``async with DeviceService(f) as s``."""
 
-    def __init__(self, factory: "Factory") -> None:
+    def __init__(self, factory: "Factory", *, via: str = "auto", host: str | None = None) -> None:
+        if via not in VIAS:
+            raise errors.UsageError(f"--via must be one of {', '.join(VIAS)}, not {via!r}")
         self._factory = factory
+        self._via = via
+        self._host = parse_host(host) if host else None
         self._http: "httpx.AsyncClient | None" = None
         self._cloud: "CloudSession | None" = None
+        self._links: "LanLinks | None" = None
         self._refreshed = False
+        self._terminal_uuid = ""
 
     async def __aenter__(self) -> "DeviceService":
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        if self._links is not None:
+            await self._links.close()
         if self._http is not None:
             await self._http.aclose()
 
@@ -71,6 +127,22 @@ class DeviceService:
             client = CloudClient(self._http, factory.settings.cloud_url, timeout=factory.settings.timeout, log=factory.log)
             self._cloud = CloudSession(client, factory.secrets, factory.redactor)
         return self._cloud
+
+    @property
+    def links(self) -> "LanLinks":
+        """Links to devices on the LAN, opened on first use."""
+        if self._links is None:
+            from tpcloud.lan.links import LanLinks
+
+            self._links = LanLinks(credentials=self._lan_credentials, http_client=self._factory.lan_http_client)
+        return self._links
+
+    def _lan_credentials(self) -> tuple[str, str] | None:
+        """KLAP and AES devices check the cloud account's e-mail and password."""
+        secrets = self._factory.secrets
+        username, password = secrets.get("username"), secrets.get("password")
+        self._factory.redactor.add(password)
+        return (username, password) if username and password else None
 
     # -- the account -------------------------------------------------------------------------
 
@@ -110,19 +182,20 @@ class DeviceService:
         return devices
 
     async def _with_outlets(self, devices: list[Device]) -> list[Device]:
-        """Ask each online Kasa plug for its sysinfo, so strip outlets become names too."""
+        """Ask each reachable plug for its state, so strip outlets become names too."""
         limit = asyncio.Semaphore(_OUTLET_LOOKUP_CONCURRENCY)
 
         async def lookup(device: Device) -> Device:
-            if device.dialect != "iot" or device.is_bulb or not device.online:
+            reachable = device.online if device.dialect == "iot" else self._cached_lan(device) is not None
+            if device.is_bulb or not reachable or self._via == "local" and self._cached_lan(device) is None:
                 return device
             async with limit:
                 try:
-                    sysinfo = iot.sysinfo_of(await self._cloud_request(device, iot.sysinfo_request()))
+                    info, _ = await self._read(Target(device))
                 except errors.TpcloudError as exc:
                     self._factory.log(f"{device.alias}: outlets not read: {exc}")
                     return device
-            return device.with_outlets(iot.outlets_of(sysinfo, device.device_id))
+            return device.with_outlets(dialect_of(device).outlets_of(info, device.device_id))
 
         return list(await asyncio.gather(*(lookup(d) for d in devices)))
 
@@ -136,52 +209,193 @@ class DeviceService:
                 raise
         return resolve(await self._refresh(), name)
 
+    def lan_addresses(self, devices: list[Device]) -> dict[str, Found]:
+        """Each device's last known LAN address, by deviceId."""
+        return {d.device_id: found for d in devices if (found := self._cached_lan(d)) is not None}
+
     # -- commands ----------------------------------------------------------------------------
 
     async def switch(self, name: str, action: str) -> SwitchResult:
         """Turn NAME on, off, or to the opposite of its current state."""
         target = await self.resolve(name)
+        dialect = dialect_of(target.device)
         if action == "toggle":
-            on = not iot.is_on(await self._sysinfo(target), target.outlet)
+            info, _ = await self._read(target)
+            on = not dialect.is_on(info, target.outlet)
         else:
             on = action == "on"
-        request = iot.for_outlet(iot.power_request(on, bulb=target.device.is_bulb), target.outlet)
-        iot.check(await self._request(target, request))
-        return SwitchResult(target, on, route="cloud")
+        request = dialect.for_outlet(dialect.power_request(on, bulb=target.device.is_bulb), target.outlet)
+        reply, route = await self._request(target, request)
+        dialect.check(reply)
+        return SwitchResult(target, on, route)
 
-    async def state(self, name: str) -> tuple[Target, dict[str, Any]]:
-        """NAME and its device's current sysinfo."""
+    async def state(self, name: str) -> tuple[Target, dict[str, Any], Route]:
+        """NAME, its device's current state in the device's own terms, and the route used."""
         target = await self.resolve(name)
-        return target, await self._sysinfo(target)
+        info, route = await self._read(target)
+        return target, info, route
 
-    async def send(self, name: str, request: dict[str, Any]) -> tuple[Target, dict[str, Any]]:
+    async def send(self, name: str, request: dict[str, Any]) -> tuple[Target, dict[str, Any], Route]:
         """Send a raw request of the device's dialect and return the raw reply (outlets get their context)."""
         target = await self.resolve(name)
-        return target, await self._request(target, iot.for_outlet(request, target.outlet))
+        reply, route = await self._request(target, dialect_of(target.device).for_outlet(request, target.outlet))
+        return target, reply, route
 
-    async def _sysinfo(self, target: Target) -> dict[str, Any]:
-        return iot.sysinfo_of(await self._request(target, iot.sysinfo_request()))
+    async def discover(self, targets: tuple[str, ...] | None, timeout: float) -> list[tuple[Found, Device | None]]:
+        """Every device that answers discovery, with its account entry where there is one."""
+        found = await self._discover(targets, timeout)
+        try:
+            devices = await self.devices()
+        except errors.AuthError:
+            devices = []  # not logged in: the LAN still answers
+        return [(f, next((d for d in devices if self._matches(d, f)), None)) for f in found]
 
-    async def _request(self, target: Target, request: dict[str, Any]) -> dict[str, Any]:
+    # -- routes ------------------------------------------------------------------------------
+
+    async def _read(self, target: Target) -> tuple[dict[str, Any], Route]:
+        """The device's state, read over whichever route works."""
+        routes: list[Route] = []
+
+        async def send(request: dict[str, Any]) -> dict[str, Any]:
+            reply, route = await self._request(target, request)
+            routes.append(route)
+            return reply
+
+        info = await dialect_of(target.device).read_state(send, target.outlet)
+        return info, routes[-1]
+
+    async def _request(self, target: Target, request: dict[str, Any]) -> tuple[dict[str, Any], Route]:
         """Carry REQUEST to the target's device; errors name the device they are about."""
         try:
-            try:
-                return await self._cloud_request(target.device, request)
-            except errors.DeviceNotBound:
-                # The account changed under the cache: forget the stale list before stopping.
-                await self._refresh()
-                raise
+            return await self._carry(target.device, request)
         except errors.TpcloudError as exc:
             exc.message = f"{target.full_name}: {exc.message}"
             raise
 
+    async def _carry(self, device: Device, request: dict[str, Any]) -> tuple[dict[str, Any], Route]:
+        if self._via == "cloud":
+            return await self._cloud_request(device, request), Route("cloud")
+        failures: list[tuple[str, errors.TpcloudError]] = []
+        known = await self._known_lan(device)
+        if known is not None:
+            try:
+                return await self._local(known, device, request, quick=self._via == "auto")
+            except _LAN_MISSES as exc:
+                if self._via == "local":
+                    raise
+                failures.append((f"LAN {known.host}:{known.port}", exc))
+        if self._via == "auto" and device.dialect == "iot":
+            try:
+                return await self._cloud_request(device, request), Route("cloud")
+            except _CLOUD_MISSES as exc:
+                failures.append(("cloud", exc))
+        found = await self._find_on_lan(device)
+        if found is None:
+            failures.append(("discovery", errors.DeviceUnreachable(f"no answer from it to {', '.join(self._discovery_targets())}")))
+        elif found != known:
+            try:
+                return await self._local(found, device, request, quick=False)
+            except _LAN_MISSES as exc:
+                if self._via == "local":
+                    raise
+                failures.append((f"LAN {found.host}:{found.port}", exc))
+        raise self._no_route(failures)
+
+    @staticmethod
+    def _no_route(failures: list[tuple[str, errors.TpcloudError]]) -> errors.TpcloudError:
+        """One error saying what was tried and why each failed.
+
+        Its kind (and so the exit code) is that of the most telling failure: refused credentials
+        first, then anything more specific than "not reachable" (a busy cloud, a timeout).
+        """
+        detail = "; ".join(f"{where}: {exc.message}" for where, exc in failures)
+        auth = [exc for _, exc in failures if isinstance(exc, errors.AuthError)]
+        specific = [exc for _, exc in failures if not isinstance(exc, errors.DeviceUnreachable)]
+        chosen = (auth or specific or [errors.DeviceUnreachable(
+            "", hint="check that the device is powered and on the same network"
+        )])[0]
+        chosen.message = f"no route worked ({detail})"
+        return chosen
+
+    async def _local(self, found: Found, device: Device, request: dict[str, Any], *, quick: bool) -> tuple[dict[str, Any], Route]:
+        from tpcloud.lan.xor import json_object
+
+        timeout = self._factory.settings.timeout
+        if quick:
+            timeout = min(timeout, _QUICK_LOCAL_TIMEOUT)
+        if device.dialect == "smart":
+            if not self._terminal_uuid:
+                from tpcloud.lan.aes import new_terminal_uuid
+
+                self._terminal_uuid = new_terminal_uuid()
+            request = smart.envelope(request, self._terminal_uuid)
+        payload = json.dumps(request, separators=(",", ":")).encode()
+        self._factory.log(f"> {found.wire} {found.host}:{found.port} {payload.decode()}")
+        raw = await self.links.request(found, payload, timeout=timeout)
+        self._factory.log(f"< {found.wire} {found.host}:{found.port} {raw.decode(errors='replace')}")
+        return json_object(raw, f"reply from {found.host}"), Route("local", found.wire, f"{found.host}:{found.port}")
+
+    async def _known_lan(self, device: Device) -> Found | None:
+        """The address --host names (asking it how it talks), else the cached one."""
+        if self._host is None:
+            return self._cached_lan(device)
+        host, port = self._host
+        found = next((f for f in self._lan_entries() if f.host == host and port in (None, f.port)), None)
+        if found is None:
+            answers = await self._discover((host,), self._discovery_timeout())
+            found = next((f for f in answers if f.host == host), None)
+        if found is None:  # a device that does not answer discovery: assume its dialect's usual wire
+            wire, default_port, version = ("xor", 9999, 0) if device.dialect == "iot" else ("klap", 80, 2)
+            found = Found(host, default_port, wire, version, device.dialect, device.device_type, device.model,
+                          normalise_mac(device.mac), device.device_id, device.alias, wire.upper())
+        return replace(found, port=port) if port else found
+
+    def _lan_entries(self) -> list[Found]:
+        """Everything discovery has learned so far (unreadable entries are skipped)."""
+        entries = []
+        for entry in self._factory.lan_cache.load():
+            try:
+                entries.append(Found.from_dict(entry))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return entries
+
+    def _cached_lan(self, device: Device) -> Found | None:
+        return next((f for f in self._lan_entries() if self._matches(device, f)), None)
+
+    @staticmethod
+    def _matches(device: Device, found: Found) -> bool:
+        """A discovered device is an account device when its MAC (or its XOR deviceId) is the same."""
+        mac = normalise_mac(device.mac)
+        return bool(mac and mac == normalise_mac(found.mac)) or bool(found.device_id and found.device_id == device.device_id)
+
+    async def _find_on_lan(self, device: Device) -> Found | None:
+        answers = await self._discover(None, self._discovery_timeout())
+        return next((f for f in answers if self._matches(device, f)), None)
+
+    def _discovery_timeout(self) -> float:
+        return min(self._factory.settings.timeout, _FALLBACK_DISCOVERY_TIMEOUT)
+
+    def _discovery_targets(self) -> tuple[str, ...]:
+        return self._factory.settings.discovery_targets
+
+    async def _discover(self, targets: tuple[str, ...] | None, timeout: float) -> list[Found]:
+        found = await discover(targets or self._discovery_targets(), timeout=timeout, log=self._factory.log)
+        if found:
+            self._factory.lan_cache.merge([f.to_dict() for f in found])
+        return found
+
     async def _cloud_request(self, device: Device, request: dict[str, Any]) -> dict[str, Any]:
         """One request through the cloud's passthrough, sent to the device's own appServerUrl."""
-        result = await self.cloud.call(
-            "passthrough",
-            {"deviceId": device.device_id, "requestData": json.dumps(request, separators=(",", ":"))},
-            url=device.app_server_url or None,
-        )
+        try:
+            result = await self.cloud.call(
+                "passthrough",
+                {"deviceId": device.device_id, "requestData": json.dumps(request, separators=(",", ":"))},
+                url=device.app_server_url or None,
+            )
+        except errors.DeviceNotBound:
+            await self._refresh()  # the account changed under the cache: forget the stale list, then stop
+            raise
         data = result.get("responseData")
         if isinstance(data, str):
             try:

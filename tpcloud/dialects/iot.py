@@ -6,7 +6,7 @@ this module's business. Replies nest ``{module: {method: {..., "err_code": N}}}`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from tpcloud.devices import Device, Outlet
 from tpcloud.errors import DeviceError, ProtocolError
@@ -57,6 +57,11 @@ def sysinfo_of(reply: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(sysinfo, dict):
         raise ProtocolError("the device's reply has no system.get_sysinfo")
     return sysinfo
+
+
+async def read_state(send: Callable[[dict[str, Any]], Awaitable[Any]], outlet: Outlet | None = None) -> dict[str, Any]:
+    """The device's sysinfo, which carries a strip's outlets too."""
+    return sysinfo_of(await send(sysinfo_request()))
 
 
 def outlets_of(sysinfo: dict[str, Any], device_id: str) -> list[Outlet]:

@@ -1,0 +1,123 @@
+"""The SMART JSON dialect of Tapo and newer Kasa devices: requests per capability, reading replies.
+
+Requests are ``{"method": M, "params": {...}}``; replies ``{"error_code": N, "result": {...}}``.
+A strip's outlets are children reached through ``control_child``. Nicknames are base64 UTF-8.
+The functions mirror ``dialects.iot`` so the service can use either without knowing which.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from typing import Any, Awaitable, Callable
+
+from tpcloud.devices import Device, Outlet
+from tpcloud.errors import DeviceError, ProtocolError
+
+# What the devices' error codes mean (protocols.md §5), for the message.
+_DEVICE_ERRORS = {
+    -1002: "does not support this method",
+    -1003: "could not decode the JSON request",
+    -1008: "rejected the parameters",
+    -1301: "is busy or rate-limiting requests",
+}
+
+
+def decode_nickname(value: Any) -> str:
+    try:
+        return base64.b64decode(str(value), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return str(value)
+
+
+def envelope(request: dict[str, Any], terminal_uuid: str) -> dict[str, Any]:
+    """The request as it goes on the wire, with the fields devices expect around it."""
+    return {**request, "request_time_milis": int(time.time() * 1000), "terminal_uuid": terminal_uuid}
+
+
+def info_request() -> dict[str, Any]:
+    return {"method": "get_device_info"}
+
+
+def children_request() -> dict[str, Any]:
+    return {"method": "get_child_device_list"}
+
+
+def power_request(on: bool, *, bulb: bool = False) -> dict[str, Any]:
+    """Power is one field of ``set_device_info`` for plugs, bulbs and outlets alike."""
+    return {"method": "set_device_info", "params": {"device_on": bool(on)}}
+
+
+def for_outlet(request: dict[str, Any], outlet: Outlet | None) -> dict[str, Any]:
+    """Address REQUEST to one strip outlet through ``control_child`` (unless it already is)."""
+    if outlet is None or request.get("method") == "control_child":
+        return request
+    return {"method": "control_child", "params": {"device_id": outlet.id, "requestData": request}}
+
+
+def check(reply: Any) -> Any:
+    """The ``result`` of a reply (unwrapping ``control_child``); DeviceError for an error code."""
+    if not isinstance(reply, dict) or not isinstance(reply.get("error_code", 0), int):
+        raise ProtocolError("the device sent a reply that is not a SMART response")
+    code = reply.get("error_code", 0)
+    if code != 0:
+        raise DeviceError(f"the device {_DEVICE_ERRORS.get(code, 'failed the request')} (error_code {code})", code=code)
+    result = reply.get("result")
+    if isinstance(result, dict) and isinstance(result.get("responseData"), dict):
+        return check(result["responseData"])
+    return result
+
+
+async def read_state(send: Callable[[dict[str, Any]], Awaitable[Any]], outlet: Outlet | None = None) -> dict[str, Any]:
+    """Device info, with the children listed for strips (whose parent has no ``device_on``)."""
+    info = check(await send(info_request()))
+    if not isinstance(info, dict):
+        raise ProtocolError("the device's get_device_info has no result")
+    if outlet is not None or "device_on" not in info:
+        children = check(await send(children_request()))
+        info = {**info, "children": (children or {}).get("child_device_list") or []}
+    return info
+
+
+def outlets_of(info: dict[str, Any], device_id: str = "") -> list[Outlet]:
+    return [
+        Outlet(id=str(c["device_id"]), alias=decode_nickname(c.get("nickname", c["device_id"])))
+        for c in sorted(info.get("children") or [], key=lambda c: c.get("position", 0) if isinstance(c, dict) else 0)
+        if isinstance(c, dict) and "device_id" in c
+    ]
+
+
+def _child(info: dict[str, Any], outlet: Outlet) -> dict[str, Any]:
+    for child in info.get("children") or []:
+        if isinstance(child, dict) and child.get("device_id") == outlet.id:
+            return child
+    raise ProtocolError(f'the strip no longer reports the outlet "{outlet.alias}"')
+
+
+def is_on(info: dict[str, Any], outlet: Outlet | None = None) -> bool:
+    source = _child(info, outlet) if outlet is not None else info
+    if "device_on" in source:
+        return bool(source["device_on"])
+    return any(bool(c.get("device_on")) for c in source.get("children") or [] if isinstance(c, dict))
+
+
+def summary(device: Device, info: dict[str, Any], outlet: Outlet | None = None) -> dict[str, Any]:
+    """The facts `tpcloud state` shows, in the same shape as ``iot.summary``."""
+    source = _child(info, outlet) if outlet is not None else info
+    on = is_on(info, outlet)
+    facts: dict[str, Any] = {
+        "name": decode_nickname(source["nickname"]) if source.get("nickname") else (outlet.alias if outlet else device.alias),
+        "on": on,
+        "model": str(info.get("model") or device.model),
+    }
+    if isinstance(source.get("on_time"), int):
+        facts["on_time"] = source["on_time"] if on else 0
+    if outlet is None and on and isinstance(info.get("brightness"), int):
+        facts["brightness"] = info["brightness"]
+    if outlet is None and info.get("children"):
+        facts["outlets"] = [
+            {"name": o.alias, "on": is_on(info, o), "on_time": _child(info, o).get("on_time")}
+            for o in outlets_of(info)
+        ]
+    return facts
