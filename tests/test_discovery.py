@@ -37,22 +37,6 @@ MARGIN = 0.5  # discover() must return within timeout + this
 
 # ------------------------------------------------------------------ independent client-side helpers
 
-def xor_enc(plain: bytes) -> bytes:
-    key, out = 171, bytearray()
-    for b in plain:
-        key ^= b
-        out.append(key)
-    return bytes(out)
-
-
-def xor_dec(cipher: bytes) -> bytes:
-    key, out = 171, bytearray()
-    for c in cipher:
-        out.append(key ^ c)
-        key = c
-    return bytes(out)
-
-
 def header_20002(payload: bytes, serial: bytes = b"\x0a\x0b\x0c\x0d") -> bytes:
     """A 16-byte header built here, from protocols.md §7, not from tpcloud's code."""
     head = bytes([2, 0, 0, 1]) + len(payload).to_bytes(2, "big") + bytes([0x11, 0]) + serial
@@ -208,7 +192,7 @@ def test_parse_20002_garbage(data):
 @pytest.mark.parametrize("name", IOT_FIXTURES)
 def test_parse_9999_iot_fixtures(name):
     sysinfo = fixture("iot", name)["system"]["get_sysinfo"]
-    data = xor_enc(json.dumps({"system": {"get_sysinfo": sysinfo}}).encode())
+    data = emu_crypto.xor_encrypt(json.dumps({"system": {"get_sysinfo": sysinfo}}).encode())
     found = parse_9999(data, "127.8.8.8")
     assert (found.host, found.port, found.wire, found.version) == ("127.8.8.8", 9999, "xor", 0)
     assert found.dialect == "iot" and found.encrypt_type == "XOR"
@@ -231,7 +215,7 @@ def test_parse_9999_iot_fixtures(name):
 ])
 def test_parse_9999_garbage(plain):
     with pytest.raises(ProtocolError) as exc:
-        parse_9999(xor_enc(plain), "127.5.5.6")
+        parse_9999(emu_crypto.xor_encrypt(plain), "127.5.5.6")
     assert "127.5.5.6" in str(exc.value)
     with pytest.raises(ProtocolError):
         parse_9999(os.urandom(40) + b"\x00", "127.5.5.6")
@@ -424,8 +408,8 @@ class GarbageServer:
 
     def junk(self, kind: str) -> list[bytes]:
         if kind == "9999":
-            return [b"", b"\x00", os.urandom(64), xor_enc(b"{not json"), xor_enc(b'"just a string"'),
-                    xor_enc(b'{"system":{"get_sysinfo":{"err_code":-1}}}'), b"\xff" * 3000]
+            return [b"", b"\x00", os.urandom(64), emu_crypto.xor_encrypt(b"{not json"), emu_crypto.xor_encrypt(b'"just a string"'),
+                    emu_crypto.xor_encrypt(b'{"system":{"get_sysinfo":{"err_code":-1}}}'), b"\xff" * 3000]
         return [b"", b"\x02\x00\x00\x01\x00\x05", os.urandom(15), header_20002(b"{bad json"),
                 header_20002(b"\xc3\x28"), reply_20002({"error_code": -40401}),
                 reply_20002({"error_code": 0, "result": None}), reply_20002([1, 2, 3]),
