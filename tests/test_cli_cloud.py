@@ -324,26 +324,32 @@ def test_login_prompts_on_a_terminal_with_the_password_hidden(cli, fake_cloud):
     import select
     import signal
     import sys
+    import termios
 
     pid, fd = pty.fork()
     if pid == 0:  # the child: tpcloud with a terminal as stdin
         os.execve(sys.executable, [sys.executable, "-m", "tpcloud", "login"], cli.env)
     transcript = b""
-    answers = [(b"e-mail", USERNAME), (b"Password", PASSWORD)]
+    # The password is typed only once echo is off: getpass flushes the terminal's input as it
+    # turns echo off, after the prompt text is already shown, so typing earlier loses it.
+    answers = [(b"e-mail", USERNAME, False), (b"Password", PASSWORD, True)]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        transcript += chunk
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            transcript += chunk
         if answers and answers[0][0] in transcript.split(b"\n")[-1]:
-            os.write(fd, answers.pop(0)[1].encode() + b"\n")
+            marker, text, hidden = answers[0]
+            if hidden and termios.tcgetattr(fd)[3] & termios.ECHO:
+                continue
+            os.write(fd, text.encode() + b"\n")
+            answers.pop(0)
     # Never wait on a child that is stuck at a prompt: give it a moment, then kill it.
     for _ in range(50):
         done, status = os.waitpid(pid, os.WNOHANG)
