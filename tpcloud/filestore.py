@@ -16,7 +16,7 @@ import base64
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,7 @@ from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
 from tpcloud.errors import SecretStoreError
-from tpcloud.fsutil import atomic_write
-
-try:
-    import fcntl
-except ImportError:  # Windows has no flock; there concurrent writers may lose an update
-    fcntl = None  # type: ignore[assignment]
+from tpcloud.fsutil import FileLock, atomic_write
 
 FORMAT = "tpcloud-secrets"
 VERSION = 1
@@ -217,7 +212,7 @@ class FileKeyring(KeyringBackend):
         """
         try:
             self._make_folder()
-            with self._locked():
+            with FileLock(self.path.with_suffix(".lock")):
                 secrets, encryption = self._load()
                 before = {service: dict(entries) for service, entries in secrets.items()}
                 change(secrets)
@@ -233,19 +228,6 @@ class FileKeyring(KeyringBackend):
             folder.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):  # another run made it first
                 folder.mkdir(mode=0o700)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """An exclusive lock on a sibling file; the secrets file itself is replaced on every write."""
-        if fcntl is None:
-            yield
-            return
-        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
 
     def _write(self, secrets: Secrets) -> None:
         doc: dict[str, Any] = {"format": FORMAT, "version": VERSION}

@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows has no flock: there the lock guards nothing, as documented below
+    fcntl = None  # type: ignore[assignment]
+
 
 def ensure_private_dir(path: Path) -> None:
     """Create PATH (and parents) readable only by the user."""
@@ -33,3 +38,45 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+class FileLock:
+    """An exclusive advisory lock between tpcloud processes, held on a file beside what it guards.
+
+    The guarded files themselves are replaced on every write, so they cannot carry the lock.
+    Closing the descriptor releases it, also when a process dies. Where flock does not exist
+    (Windows) acquiring always succeeds: concurrent runs there are not serialised.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, *, blocking: bool = True) -> bool:
+        """Take the lock; without BLOCKING, return False at once if another process holds it."""
+        if fcntl is None:
+            return True
+        ensure_private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "FileLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -125,7 +125,10 @@ class DeviceService:
             factory = self._factory
             self._http = factory.http_client()
             client = CloudClient(self._http, factory.settings.cloud_url, timeout=factory.settings.timeout, log=factory.log)
-            self._cloud = CloudSession(client, factory.secrets, factory.redactor)
+            self._cloud = CloudSession(
+                client, factory.secrets, factory.redactor,
+                renewal_lock=factory.settings.config_dir / "renewal.lock", lock_wait=factory.settings.timeout,
+            )
         return self._cloud
 
     @property

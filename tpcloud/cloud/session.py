@@ -3,15 +3,24 @@
 A cron job must keep working for months: an expired token is refreshed once and the call
 retried once; a dead refresh token is replaced by a full login with the stored password; only
 when neither is possible does the user hear "run tpcloud login".
+
+Jobs started in the same minute all meet the same expired token. Renewal takes turns under a
+file lock, and whoever comes second finds the token already renewed, so the cloud sees one
+refresh however many jobs run (and a refresh token the cloud retires after one use survives).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from tpcloud import errors
 from tpcloud.cloud.client import APP_TYPE, CloudClient
+from tpcloud.fsutil import FileLock
 
 if TYPE_CHECKING:
     from tpcloud.redact import Redactor
@@ -23,10 +32,20 @@ _LOGIN_HINT = "run `tpcloud login`"
 class CloudSession:
     """Runs cloud calls with the stored token and renews it when the cloud rejects it."""
 
-    def __init__(self, client: CloudClient, secrets: "SecretStore", redactor: "Redactor") -> None:
+    def __init__(
+        self,
+        client: CloudClient,
+        secrets: "SecretStore",
+        redactor: "Redactor",
+        *,
+        renewal_lock: Path | None = None,
+        lock_wait: float = 10.0,
+    ) -> None:
         self._client = client
         self._secrets = secrets
         self._redactor = redactor
+        self._renewal_lock = renewal_lock
+        self._lock_wait = lock_wait
 
     def _secret(self, name: str) -> str | None:
         value = self._secrets.get(name)
@@ -77,8 +96,29 @@ class CloudSession:
         try:
             return await self._client.call(method, params, url=url, token=token)
         except errors.TokenRejected:
-            token = await self._renew()
+            async with self._renewal_turn():
+                token = self._renewed_elsewhere(token) or await self._renew()
         return await self._client.call(method, params, url=url, token=token)
+
+    @contextlib.asynccontextmanager
+    async def _renewal_turn(self) -> AsyncIterator[None]:
+        """Hold the renewal lock; wait a bounded time for it, then go ahead rather than hang."""
+        if self._renewal_lock is None:
+            yield
+            return
+        lock = FileLock(self._renewal_lock)
+        deadline = time.monotonic() + self._lock_wait
+        while not lock.acquire(blocking=False) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _renewed_elsewhere(self, rejected: str) -> str | None:
+        """The token another run stored while this one waited for its turn, if any."""
+        token = self._secret("token")
+        return token if token and token != rejected else None
 
     async def _renew(self) -> str:
         refresh_token = self._secret("refresh_token")
