@@ -46,14 +46,18 @@ def check(reply: Any) -> dict[str, Any]:
         for where, body in failures:
             code = body.get("err_code")
             if code not in (0, None):
-                detail = body.get("err_msg") or _DEVICE_ERRORS.get(code, "failed")
-                raise DeviceError(f"the device {detail} ({where}, err_code {code})", code=code if isinstance(code, int) else None)
+                known = _DEVICE_ERRORS.get(code) if isinstance(code, int) else None
+                detail = body.get("err_msg") if isinstance(body.get("err_msg"), str) else known
+                raise DeviceError(
+                    f"the device {detail or 'failed'} ({where}, err_code {code})", code=code if isinstance(code, int) else None
+                )
     return reply
 
 
 def sysinfo_of(reply: dict[str, Any]) -> dict[str, Any]:
     """The ``get_sysinfo`` body of a checked reply."""
-    sysinfo = check(reply).get("system", {}).get("get_sysinfo")
+    system = check(reply).get("system")
+    sysinfo = system.get("get_sysinfo") if isinstance(system, dict) else None
     if not isinstance(sysinfo, dict):
         raise ProtocolError("the device's reply has no system.get_sysinfo")
     return sysinfo
@@ -64,11 +68,17 @@ async def read_state(send: Callable[[dict[str, Any]], Awaitable[Any]], outlet: O
     return sysinfo_of(await send(sysinfo_request()))
 
 
+def _children(sysinfo: dict[str, Any]) -> list[dict[str, Any]]:
+    """The strip's child entries that are objects; firmware may send anything in their place."""
+    children = sysinfo.get("children")
+    return [c for c in children if isinstance(c, dict)] if isinstance(children, list) else []
+
+
 def outlets_of(sysinfo: dict[str, Any], device_id: str) -> list[Outlet]:
     """A strip's outlets, with full child ids (some firmware reports only the two-digit suffix)."""
     outlets = []
-    for child in sysinfo.get("children") or []:
-        if not isinstance(child, dict) or "id" not in child:
+    for child in _children(sysinfo):
+        if "id" not in child:
             continue
         child_id = str(child["id"])
         if len(child_id) <= 2 and device_id:
@@ -78,8 +88,8 @@ def outlets_of(sysinfo: dict[str, Any], device_id: str) -> list[Outlet]:
 
 
 def _child(sysinfo: dict[str, Any], outlet: Outlet) -> dict[str, Any]:
-    for child in sysinfo.get("children") or []:
-        if isinstance(child, dict) and (child.get("id") == outlet.id or outlet.id.endswith(str(child.get("id")))):
+    for child in _children(sysinfo):
+        if (child.get("id") == outlet.id or outlet.id.endswith(str(child.get("id")))):
             return child
     raise ProtocolError(f'the strip no longer reports the outlet "{outlet.alias}"')
 
@@ -108,10 +118,9 @@ def summary(device: Device, sysinfo: dict[str, Any], outlet: Outlet | None = Non
         facts["brightness"] = light.get("brightness")
     elif outlet is None and isinstance(sysinfo.get("brightness"), int):
         facts["brightness"] = sysinfo["brightness"]
-    if outlet is None and sysinfo.get("children"):
+    if outlet is None and _children(sysinfo):
         facts["outlets"] = [
             {"name": str(c.get("alias")), "on": bool(c.get("state")), "on_time": c.get("on_time")}
-            for c in sysinfo["children"]
-            if isinstance(c, dict)
+            for c in _children(sysinfo)
         ]
     return facts

@@ -76,21 +76,33 @@ async def read_state(send: Callable[[dict[str, Any]], Awaitable[Any]], outlet: O
         raise ProtocolError("the device's get_device_info has no result")
     if outlet is not None or "device_on" not in info:
         children = check(await send(children_request()))
-        info = {**info, "children": (children or {}).get("child_device_list") or []}
+        listed = children.get("child_device_list") if isinstance(children, dict) else None
+        info = {**info, "children": listed if isinstance(listed, list) else []}
     return info
+
+
+def _children(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The strip's child entries that are objects; firmware may send anything in their place."""
+    children = info.get("children")
+    return [c for c in children if isinstance(c, dict)] if isinstance(children, list) else []
+
+
+def _position(child: dict[str, Any]) -> int:
+    position = child.get("position")
+    return position if isinstance(position, int) else 0
 
 
 def outlets_of(info: dict[str, Any], device_id: str = "") -> list[Outlet]:
     return [
         Outlet(id=str(c["device_id"]), alias=decode_nickname(c.get("nickname", c["device_id"])))
-        for c in sorted(info.get("children") or [], key=lambda c: c.get("position", 0) if isinstance(c, dict) else 0)
-        if isinstance(c, dict) and "device_id" in c
+        for c in sorted(_children(info), key=_position)
+        if "device_id" in c
     ]
 
 
 def _child(info: dict[str, Any], outlet: Outlet) -> dict[str, Any]:
-    for child in info.get("children") or []:
-        if isinstance(child, dict) and child.get("device_id") == outlet.id:
+    for child in _children(info):
+        if child.get("device_id") == outlet.id:
             return child
     raise ProtocolError(f'the strip no longer reports the outlet "{outlet.alias}"')
 
@@ -99,7 +111,7 @@ def is_on(info: dict[str, Any], outlet: Outlet | None = None) -> bool:
     source = _child(info, outlet) if outlet is not None else info
     if "device_on" in source:
         return bool(source["device_on"])
-    return any(bool(c.get("device_on")) for c in source.get("children") or [] if isinstance(c, dict))
+    return any(bool(c.get("device_on")) for c in _children(source))
 
 
 def summary(device: Device, info: dict[str, Any], outlet: Outlet | None = None) -> dict[str, Any]:
