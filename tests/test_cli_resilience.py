@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 
 from tests.conftest import PASSWORD
@@ -215,3 +219,116 @@ def test_logout_removes_every_secret_and_the_cache(account, populated_cloud):
         assert value.encode() not in remaining
     after = account("list")
     assert after.code == 3
+
+
+# -- hostile or broken answers ----------------------------------------------------------------
+
+
+def test_an_oversized_reply_is_refused(account, populated_cloud):
+    account("list")
+    populated_cloud.fail_next_http("passthrough", status=200, body=b" " * (5 * 2**20), content_type="application/json")
+    result = account("switch", "Desk Lamp", "on")
+    assert result.code == 8 and "larger than 4 MiB" in one_line(result.stderr)
+
+
+def test_an_endless_reply_without_a_length_is_cut_off(cli, tmp_path):
+    """A server that streams chunks forever: the client stops at its bound, not at memory's end."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        stop = threading.Event()
+
+        def stream_forever() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+                chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+                with contextlib.suppress(OSError):
+                    while not stop.is_set():
+                        conn.sendall(chunk)
+
+        thread = threading.Thread(target=stream_forever, daemon=True)
+        thread.start()
+        url = "http://127.0.0.1:%d" % server.getsockname()[1]
+        result = cli("login", "-u", "a@b.c", "--password-stdin", input="pw\n", env={"TPCLOUD_CLOUD_URL": url})
+        stop.set()
+    assert result.code == 8 and "larger than 4 MiB" in one_line(result.stderr)
+
+
+def test_a_certificate_that_does_not_verify_is_refused(cli, tmp_path):
+    """TLS is never switched off: a server with a self-signed certificate is not talked to."""
+    cert, key = self_signed_certificate(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        handshakes = []
+
+        def serve() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = server.accept()
+                    handshakes.append(conn)
+                    with contextlib.suppress(OSError, ssl.SSLError), context.wrap_socket(conn, server_side=True) as tls:
+                        tls.recv(1)
+
+        threading.Thread(target=serve, daemon=True).start()
+        url = "https://127.0.0.1:%d" % server.getsockname()[1]
+        result = cli("login", "-u", "a@b.c", "--password-stdin", input="pw\n", env={"TPCLOUD_CLOUD_URL": url})
+    assert result.code == 7 and "certificate verify failed" in one_line(result.stderr)
+    assert len(handshakes) == 1  # a certificate that failed once is not asked again
+
+
+def test_a_cloud_name_that_does_not_resolve(cli, tmp_path):
+    """The resolver's failure is simulated in the process, so no DNS query leaves the machine."""
+    (tmp_path / "nodns").mkdir()
+    (tmp_path / "nodns" / "sitecustomize.py").write_text(
+        "import socket\n"
+        "def _fail(*args, **kwargs):\n"
+        "    raise socket.gaierror(socket.EAI_NONAME, 'Name or service not known')\n"
+        "socket.getaddrinfo = _fail\n"
+    )
+    env = {"TPCLOUD_CLOUD_URL": "https://nowhere.tplinkcloud.com", "PYTHONPATH": f"{tmp_path / 'nodns'}:{cli.env['PYTHONPATH']}"}
+    started = time.monotonic()
+    result = cli("login", "-u", "a@b.c", "--password-stdin", input="pw\n", env=env)
+    assert result.code == 7
+    line = one_line(result.stderr)
+    assert "nowhere.tplinkcloud.com" in line and "Name or service not known" in line
+    assert time.monotonic() - started < 15
+
+
+def test_an_app_server_elsewhere_never_receives_the_token(account, populated_cloud):
+    populated_cloud.cloud_device(populated_cloud.by_alias["Desk Lamp"]).app_server_url = "https://wap.tplinkcloud.com.example.net"
+    account("list", "--refresh")
+    populated_cloud.clear_requests()
+    result = account("switch", "Desk Lamp", "on", "--via", "cloud")
+    assert result.code == 8
+    assert "refusing to send the cloud token to https://wap.tplinkcloud.com.example.net" in one_line(result.stderr)
+    assert populated_cloud.count("passthrough") == 0
+
+
+def self_signed_certificate(folder) -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return str(cert_path), str(key_path)

@@ -213,17 +213,17 @@ def test_aes_envelopes_of_random_text(text):
 def test_cloud_envelopes(status, content):
     import httpx
 
-    from tpcloud.cloud.client import _parse
+    from tpcloud.cloud.client import Reply, _parse
 
-    survives(lambda: _parse(httpx.Response(status, content=content), "getDeviceList"))
+    survives(lambda: _parse(Reply(status, httpx.Headers(), content), "getDeviceList"))
 
 
 @pytest.mark.parametrize("bad", [b"", b"{", b"[]", b'"x"', b"null", b'{"error_code":"0"}', b'{"error_code":0,"result":[]}'])
 def test_cloud_envelopes_that_are_not_replies_are_cloud_errors(bad):
     import httpx
 
-    from tpcloud.cloud.client import _parse
+    from tpcloud.cloud.client import Reply, _parse
     from tpcloud.errors import CloudError
 
     with pytest.raises(CloudError):
-        _parse(httpx.Response(200, content=bad), "getDeviceList")
+        _parse(Reply(200, httpx.Headers(), bad), "getDeviceList")

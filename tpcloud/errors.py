@@ -87,6 +87,10 @@ class Timeout(NetworkError):
     """A peer did not answer within the timeout."""
 
 
+class CertificateError(NetworkError):
+    """The server's TLS certificate did not verify; asking again cannot change that."""
+
+
 class CloudError(TpcloudError):
     """The TP-Link cloud answered with an error code, or with something that is not its API."""
 

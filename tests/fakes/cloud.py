@@ -119,6 +119,7 @@ class CloudDevice:
     entry: dict = field(default_factory=dict)  # static list fields (smart devices)
     online: bool = True
     response_as_object: bool = False
+    app_server_url: str | None = None  # listed instead of the region's server (hostile lists)
 
 
 @dataclass
@@ -337,7 +338,7 @@ class FakeCloud:
             return [self._list_entry(cd) for cd in self._devices.values()]
 
     def _list_entry(self, cd: CloudDevice) -> dict:
-        url = self._base_url(cd.region)
+        url = cd.app_server_url or self._base_url(cd.region)
         common = {
             "appServerUrl": url,
             "deviceRegion": REGION_NAMES[cd.region],

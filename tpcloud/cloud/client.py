@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
 
 APP_TYPE = "Kasa_Android"
 TRUSTED_DOMAIN = "tplinkcloud.com"
+# A device list of hundreds of devices is tens of KiB; nothing the cloud sends is near this.
+MAX_REPLY = 4 * 2**20
 
 _BUG_HINT = "this is a tpcloud bug: please report it with the output of `tpcloud -v ...`"
 _LOGIN_HINT = "run `tpcloud login`"
@@ -105,8 +109,8 @@ class CloudClient:
         for attempt in range(self._retries + 1):
             try:
                 return await self._call_once(url, body, token)
-            except (errors.CloudBusy, errors.NetworkError):
-                if attempt == self._retries:
+            except (errors.CloudBusy, errors.NetworkError) as exc:
+                if attempt == self._retries or isinstance(exc, errors.CertificateError):
                     raise
                 await asyncio.sleep(self._backoff * 2**attempt)
         raise AssertionError("unreachable")
@@ -119,55 +123,87 @@ class CloudClient:
         if self._log:
             self._log(f"> POST {shown_url} {json.dumps(redact_json(body))}")
         try:
-            response = await asyncio.wait_for(
-                self._http.post(url, json=body, params={"token": token} if token else None),
-                self._timeout,
-            )
+            reply = await asyncio.wait_for(self._post(url, body, token), self._timeout)
         except (asyncio.TimeoutError, httpx.TimeoutException):
             raise errors.Timeout(f"the cloud ({urlsplit(url).hostname}) did not answer within {self._timeout:g} s") from None
         except httpx.HTTPError as exc:
-            raise errors.NetworkError(f"cannot reach the cloud at {urlsplit(url).hostname}: {_reason(exc)}") from None
+            import ssl  # loaded by httpx already
+
+            kind = errors.CertificateError if isinstance(_innermost(exc), ssl.SSLCertVerificationError) else errors.NetworkError
+            raise kind(f"cannot reach the cloud at {urlsplit(url).hostname}: {_reason(exc)}") from None
         if self._log:
-            self._log(f"< HTTP {response.status_code} {_loggable(response)}")
-        return _parse(response, method)
+            self._log(f"< HTTP {reply.status} {_loggable(reply.content)}")
+        return _parse(reply, method)
+
+    async def _post(self, url: str, body: dict[str, Any], token: str | None) -> "Reply":
+        """POST and read the reply, refusing one larger than MAX_REPLY before holding it all."""
+        params = {"token": token} if token else None
+        async with self._http.stream("POST", url, json=body, params=params) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_REPLY:
+                raise _too_large(url)
+            content = bytearray()
+            async for chunk in response.aiter_bytes():  # decoded: a compressed bomb is caught too
+                content += chunk
+                if len(content) > MAX_REPLY:
+                    raise _too_large(url)
+        return Reply(response.status_code, response.headers, bytes(content))
 
 
-def _parse(response: "httpx.Response", method: str) -> dict[str, Any]:
-    status = response.status_code
+@dataclass(frozen=True)
+class Reply:
+    """What the cloud answered, read in full (and bounded)."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+def _too_large(url: str) -> errors.CloudError:
+    return errors.CloudError(f"the cloud ({urlsplit(url).hostname}) sent a reply larger than {MAX_REPLY // 2**20} MiB")
+
+
+def _parse(reply: Reply, method: str) -> dict[str, Any]:
+    status = reply.status
     if 300 <= status < 400:
-        where = urlsplit(response.headers.get("location", "")).hostname or "another address"
+        where = urlsplit(reply.headers.get("location", "")).hostname or "another address"
         raise errors.CloudError(f"the cloud redirected {method} to {where}; not followed")
     if status >= 500:
         raise errors.CloudBusy(f"the cloud answered HTTP {status} to {method}", hint="try again in a minute")
     if status != 200:
         raise errors.CloudError(f"the cloud answered HTTP {status} to {method}")
     try:
-        reply = json.loads(response.content)
+        document = json.loads(reply.content)
     except ValueError:
-        kind = response.headers.get("content-type", "no content type").split(";")[0]
-        what = "an empty reply" if not response.content else f"a reply that is not JSON ({kind})"
+        kind = reply.headers.get("content-type", "no content type").split(";")[0]
+        what = "an empty reply" if not reply.content else f"a reply that is not JSON ({kind})"
         raise errors.CloudError(f"the cloud sent {what} to {method}") from None
-    if not isinstance(reply, dict) or not isinstance(reply.get("error_code"), int):
+    if not isinstance(document, dict) or not isinstance(document.get("error_code"), int):
         raise errors.CloudError(f"the cloud sent a reply to {method} without an error code")
-    code = reply["error_code"]
+    code = document["error_code"]
     if code != 0:
-        raise error_for(code, reply.get("msg") if isinstance(reply.get("msg"), str) else None, method)
-    result = reply.get("result", {})
+        raise error_for(code, document.get("msg") if isinstance(document.get("msg"), str) else None, method)
+    result = document.get("result", {})
     if not isinstance(result, dict):
         raise errors.CloudError(f"the cloud sent a reply to {method} whose result is not an object")
     return result
 
 
-def _loggable(response: "httpx.Response") -> str:
+def _loggable(content: bytes) -> str:
     try:
-        return json.dumps(redact_json(json.loads(response.content)))
+        return json.dumps(redact_json(json.loads(content)))
     except ValueError:
-        return f"<{len(response.content)} bytes, not JSON>"
+        return f"<{len(content)} bytes, not JSON>"
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return exc
 
 
 def _reason(exc: Exception) -> str:
     """The innermost, most specific reason of a network failure, on one line."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    exc = _innermost(exc)
     text = str(exc).strip().splitlines()
     return text[-1] if text and text[-1] else type(exc).__name__
