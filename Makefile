@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test clean
+.PHONY: install test clean completions
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,16 @@ install: $(BIN)/python
 test: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The shell completion scripts in completions/, made by Typer from the app (after `make install`).
+# Leading blank lines go, so that zsh finds `#compdef` on the first line.
+COMPLETIONS_DIR ?= completions
+completions: $(BIN)/python
+	mkdir -p $(COMPLETIONS_DIR)
+	for shell in bash zsh fish; do \
+	  script=$$(_TPCLOUD_COMPLETE=source_$$shell $(BIN)/python -m tpcloud) || exit 1; \
+	  printf '%s\n' "$$script" | sed '/./,$$!d' > $(COMPLETIONS_DIR)/tpcloud.$$shell; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable, Optional, TypeVar
 import typer
 
 from tpcloud import __version__, errors
+from tpcloud.completion import device_names, use_quoting_bash
 from tpcloud.factory import Factory
 from tpcloud.output import device_rows, device_table, error_line, onoff, state_text, to_json
 
@@ -183,6 +184,7 @@ def logout(ctx: typer.Context) -> None:
 # -- devices ---------------------------------------------------------------------------------
 
 NAME_HELP = 'Device alias (any case), device id, or a strip outlet as "OUTLET" or "STRIP/OUTLET".'
+NAME_ARGUMENT = typer.Argument(..., metavar="NAME", help=NAME_HELP, autocompletion=device_names)
 
 
 @app.command("list")
@@ -204,7 +206,7 @@ def list_devices(
 @app.command()
 def switch(
     ctx: typer.Context,
-    name: str = typer.Argument(..., metavar="NAME", help=NAME_HELP),
+    name: str = NAME_ARGUMENT,
     action: Action = typer.Argument(..., metavar="on|off|toggle", help="What to do."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     via: Via = VIA_OPTION,
@@ -225,7 +227,7 @@ def switch(
 @app.command()
 def state(
     ctx: typer.Context,
-    name: str = typer.Argument(..., metavar="NAME", help=NAME_HELP),
+    name: str = NAME_ARGUMENT,
     as_json: bool = typer.Option(False, "--json", help="Print the device's own state reply as JSON."),
     via: Via = VIA_OPTION,
     host: Optional[str] = HOST_OPTION,
@@ -247,7 +249,7 @@ def state(
 @app.command()
 def send(
     ctx: typer.Context,
-    name: str = typer.Argument(..., metavar="NAME", help=NAME_HELP),
+    name: str = NAME_ARGUMENT,
     request: str = typer.Argument(
         ..., metavar="JSON",
         help='A request in the device\'s own dialect: \'{"system":{"get_sysinfo":{}}}\' (Kasa), \'{"method":"get_device_info"}\' (Tapo).',
@@ -301,5 +303,29 @@ def discover(
     _print(ctx, to_json(discovery_rows(found)) if as_json else discovery_table(found))
 
 
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Check the secret store, the login, the cache, the cloud and the devices on the LAN.
+
+    Exits with the exit code of the first problem found, 0 when there is none.
+    """
+    from tpcloud.doctor import diagnose, exit_code
+    from tpcloud.output import doctor_table
+
+    async def work(service: Any) -> Any:
+        return await diagnose(ctx.obj, service)
+
+    checks = _run(ctx, work)
+    _print(ctx, to_json([c.to_dict() for c in checks]) if as_json else doctor_table(checks))
+    raise typer.Exit(exit_code(checks))
+
+
 def main() -> None:
-    app(prog_name="tpcloud")
+    # Building the command registers Typer's completion classes; bash's is then replaced by one
+    # that quotes what it offers (Desk Lamp -> Desk\ Lamp).
+    command = typer.main.get_command(app)
+    use_quoting_bash()
+    command(prog_name="tpcloud")

@@ -12,6 +12,7 @@ from tpcloud.devices import Device
 from tpcloud.errors import TpcloudError
 
 if TYPE_CHECKING:
+    from tpcloud.doctor import Check
     from tpcloud.lan.discovery import Found
 
 
@@ -73,6 +74,12 @@ def discovery_table(found: Iterable[tuple["Found", Device | None]]) -> str:
         for f, d in found
     ]
     return _table(rows, ["NAME", "MODEL", "WIRE", "ADDRESS", "MAC"]) if rows else "No device answered."
+
+
+def doctor_table(checks: Iterable["Check"]) -> str:
+    """One line per check: its status, its name, and what was found (with what to do about it)."""
+    rows = [[c.status, c.name, c.detail + (f" ({c.fix})" if c.fix else "")] for c in checks]
+    return _table(rows, ["STATUS", "CHECK", "DETAIL"])
 
 
 def duration(seconds: int) -> str:

@@ -1,0 +1,1 @@
+complete --command tpcloud --no-files --arguments "(env _TPCLOUD_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) tpcloud)" --condition "env _TPCLOUD_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) tpcloud"

@@ -1,0 +1,78 @@
+"""Shell completion: device names from the local cache, and bash quoting for them.
+
+Completion runs on every <TAB>, so it must answer at once and never wait: names come from the
+cached device list (whatever its age) and nothing else — no network, no secret store, and no
+import heavier than the cache reader.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from typer._click.shell_completion import CompletionItem, add_completion_class
+from typer._completion_classes import BashComplete
+
+from tpcloud.cache import DeviceCache
+from tpcloud.config import Settings
+from tpcloud.devices import Device, Target, resolve
+from tpcloud.errors import TpcloudError
+
+
+def device_names(incomplete: str) -> list[tuple[str, str]]:
+    """(name, description) for each NAME starting with INCOMPLETE that picks exactly one target:
+    device aliases, "STRIP/OUTLET", and an outlet's own alias."""
+    try:
+        settings = Settings.from_env(os.environ)
+    except TpcloudError:  # a broken environment: the command itself will say so
+        return []
+    cached = DeviceCache(settings.cache_dir, ttl=settings.cache_ttl).load()
+    devices = cached[0] if cached else []
+    names = []
+    for device in devices:
+        for target in (Target(device), *(Target(device, outlet) for outlet in device.outlets)):
+            about = f"outlet of {device.alias}" if target.outlet else device.model
+            for name in dict.fromkeys((target.full_name, target.name)):
+                if name.startswith(incomplete) and _picks(devices, name, target):
+                    names.append((name, about))
+    return names
+
+
+def _picks(devices: list[Device], name: str, target: Target) -> bool:
+    """Whether NAME resolves to TARGET (an outlet alias two strips share resolves to neither)."""
+    try:
+        return resolve(devices, name) == target
+    except TpcloudError:
+        return False
+
+
+# What bash needs escaped outside quotes, within "...", and within '...'.
+_UNSAFE_BARE = re.compile(r"([^\w@%+=:,./-])")
+_UNSAFE_DOUBLE = re.compile(r'([\\"$`])')
+
+
+def bash_word(value: str, opening_quote: str) -> str:
+    """VALUE as bash must see it after what the user typed: bare, or inside an open quote
+    (readline adds the closing quote itself)."""
+    if opening_quote == "'":
+        return value.replace("'", "'\\''")
+    if opening_quote == '"':
+        return _UNSAFE_DOUBLE.sub(r"\\\1", value)
+    return _UNSAFE_BARE.sub(r"\\\1", value)
+
+
+class QuotingBashComplete(BashComplete):
+    """Typer's bash completion, with each value quoted: bash inserts what the script's function
+    returns as it is, so `Desk Lamp` would otherwise arrive as two words."""
+
+    def format_completion(self, item: CompletionItem) -> str:
+        # Typer's script joins COMP_WORDS with newlines; the word under the cursor is raw text.
+        words = os.environ.get("COMP_WORDS", "").split("\n")
+        index = int(os.environ.get("COMP_CWORD", "0"))
+        current = words[index] if 0 <= index < len(words) else ""
+        return bash_word(item.value, current[:1] if current[:1] in ("'", '"') else "")
+
+
+def use_quoting_bash() -> None:
+    """Register the quoting bash class; call after Typer has registered its own (in get_command)."""
+    add_completion_class(QuotingBashComplete, "bash")

@@ -1,0 +1,153 @@
+"""`tpcloud doctor`: what is set up, what answers, and what to do about what does not.
+
+One check per line. A problem carries the exit code of the error behind it, and the command
+exits with the first one, so a script can tell "log in again" from "no network". Only what a
+check needs is asked: the secret store is read, never printed; the cloud gets one device list
+request; each device with a cached LAN address gets one state read there, all at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from tpcloud import errors
+from tpcloud.output import duration
+
+if TYPE_CHECKING:
+    from tpcloud.devices import Device
+    from tpcloud.factory import Factory
+    from tpcloud.lan.discovery import Found
+    from tpcloud.service import DeviceService
+
+# A device on the LAN answers within this, or it counts as not answering.
+LAN_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # "ok", "problem", or "skipped" (an earlier problem makes it meaningless)
+    detail: str
+    fix: str | None = None
+    exit_code: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented shape of `doctor --json`."""
+        return {"check": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
+
+
+def _problem(name: str, exc: errors.TpcloudError, fix: str | None = None) -> Check:
+    """A failed check: the error's message, and its hint, else FIX."""
+    return Check(name, "problem", exc.message, exc.hint or fix, exc.exit_code)
+
+
+def exit_code(checks: list[Check]) -> int:
+    """The exit code of the first problem, or 0 when there is none."""
+    return next((c.exit_code for c in checks if c.status == "problem"), 0)
+
+
+async def diagnose(factory: "Factory", service: "DeviceService") -> list[Check]:
+    """Every check, in the order a person would fix them."""
+    store = _checked("secret store", lambda: _store(factory))
+    login = _checked("login", lambda: _login(factory)) if store.status == "ok" else Check(
+        "login", "skipped", "the secret store cannot be read"
+    )
+    cached = factory.cache.load()
+    checks = [store, login, _cache(factory, cached)]
+    cloud = _cloud(service) if login.status == "ok" else _skipped("cloud", "no session to ask it with")
+    devices = cached[0] if cached else []
+    lan = service.lan_addresses(devices)
+    if not lan:
+        return checks + [await cloud, Check(
+            "LAN", "skipped", "no LAN address is known yet", fix="run `tpcloud discover` to find devices on the LAN"
+        )]
+    lan_factory = _lan_factory(factory)
+    return checks + list(await asyncio.gather(
+        cloud, *(_on_lan(lan_factory, d, lan[d.device_id]) for d in devices if d.device_id in lan)
+    ))
+
+
+def _checked(name: str, check: Callable[[], Check]) -> Check:
+    try:
+        return check()
+    except errors.TpcloudError as exc:
+        return _problem(name, exc)
+
+
+def _store(factory: "Factory") -> Check:
+    """Which store, and whether it opens (an encrypted file needs its passphrase to be read)."""
+    secrets = factory.secrets
+    secrets.get("username")
+    return Check("secret store", "ok", secrets.description)
+
+
+def _login(factory: "Factory") -> Check:
+    secrets = factory.secrets
+    token = secrets.get("token")
+    if not token:
+        raise errors.LoginRequired("no session is stored", hint="run `tpcloud login`")
+    factory.redactor.add(token)
+    password = secrets.get("password")
+    factory.redactor.add(password)
+    detail = f"a session is stored for {secrets.get('username') or 'an unknown user'}"
+    if password:
+        return Check("login", "ok", detail + ", with the password")
+    return Check("login", "ok", detail + ", without the password: Tapo and KLAP devices on the LAN need it "
+                 "(log in again without --no-store-password)")
+
+
+def _cache(factory: "Factory", cached: "tuple[list[Device], float] | None") -> Check:
+    cache, settings = factory.cache, factory.settings
+    if cached is None:
+        why = f"{cache.path} cannot be read" if cache.path.exists() else "no device list is cached yet"
+        return Check("cache", "ok", f"{why}; the next command fetches it")
+    devices, fetched_at = cached
+    age = factory.clock() - fetched_at
+    detail = f"{len(devices)} devices, fetched {duration(int(age))} ago"
+    if not 0 <= age < settings.cache_ttl:
+        detail += f"; older than {duration(int(settings.cache_ttl))}, so the next command fetches it again"
+    return Check("cache", "ok", detail)
+
+
+async def _skipped(name: str, why: str) -> Check:
+    return Check(name, "skipped", why)
+
+
+async def _cloud(service: "DeviceService") -> Check:
+    """One authenticated request, with the normal timeout and retries."""
+    try:
+        result = await service.cloud.call("getDeviceList")
+    except errors.TpcloudError as exc:
+        return _problem("cloud", exc, fix="check the internet connection (and TPCLOUD_CLOUD_URL if set); "
+                        "-v shows each exchange")
+    count = len(result.get("deviceList") or [])
+    return Check("cloud", "ok", f"answers ({count} devices in the account)")
+
+
+def _lan_factory(factory: "Factory") -> "Factory":
+    """The same setup with a short timeout, trusting the cached device list whatever its age:
+    a LAN check must not turn into a device list refresh through the cloud."""
+    return dataclasses.replace(
+        factory,
+        env={**factory.env, "TPCLOUD_CACHE_TTL": "inf"},
+        timeout=min(factory.settings.timeout, LAN_TIMEOUT),
+    )
+
+
+async def _on_lan(factory: "Factory", device: "Device", found: "Found") -> Check:
+    """Read DEVICE's state at its cached address only, as `state --via local --host` would."""
+    from tpcloud.service import DeviceService
+
+    name = f"LAN {device.alias}"
+    host = f"[{found.host}]" if ":" in found.host else found.host
+    try:
+        async with DeviceService(factory, via="local", host=f"{host}:{found.port}") as service:
+            _target, _info, route = await service.state(device.device_id)
+    except errors.TpcloudError as exc:
+        exc.message = exc.message.removeprefix(f"{device.alias}: ")  # the check's name says which device
+        return _problem(name, exc, fix="check that it is powered and on this network; "
+                        "`tpcloud discover` finds it again if its address changed")
+    return Check(name, "ok", f"answers at {route.address} ({route.wire})")
