@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import httpx
 
     from tpcloud.cache import DeviceCache, LanCache
+    from tpcloud.lan.sessions import SessionStore
     from tpcloud.secrets import SecretStore
 
 
@@ -45,6 +46,13 @@ class Factory:
         from tpcloud.secrets import SecretStore
 
         return SecretStore(self.env)
+
+    @cached_property
+    def lan_sessions(self) -> "SessionStore":
+        """KLAP/AES sessions kept between commands: secrets, so they live in the secret store."""
+        from tpcloud.lan.sessions import SessionStore
+
+        return SessionStore(self.secrets, self.redactor, clock=self.clock)
 
     @cached_property
     def cache(self) -> "DeviceCache":

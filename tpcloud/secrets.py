@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
 
 SERVICE = "tpcloud"
-NAMES = ("token", "refresh_token", "terminal_uuid", "username", "password")  # everything tpcloud keeps
+# Everything tpcloud keeps; lan_sessions holds the KLAP/AES sessions of tpcloud.lan.sessions.
+NAMES = ("token", "refresh_token", "terminal_uuid", "username", "password", "lan_sessions")
 STORE_VAR = "TPCLOUD_SECRET_STORE"
 _USE_FILE = f"use the file store: {STORE_VAR}=file"
 

@@ -137,7 +137,10 @@ class DeviceService:
         if self._links is None:
             from tpcloud.lan.links import LanLinks
 
-            self._links = LanLinks(credentials=self._lan_credentials, http_client=self._factory.lan_http_client)
+            self._links = LanLinks(
+                credentials=self._lan_credentials, http_client=self._factory.lan_http_client,
+                sessions=self._factory.lan_sessions, log=self._factory.log,
+            )
         return self._links
 
     def _lan_credentials(self) -> tuple[str, str] | None:

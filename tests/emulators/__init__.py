@@ -4,7 +4,7 @@ They never import ``tpcloud``: the server-side crypto in ``crypto.py`` is writte
 checked against /work/shared/protocol-vectors.json.  Every server binds only inside 127.0.0.0/8,
 runs in daemon threads (so a CLI subprocess can talk to it while the test waits), is a context
 manager, and exposes ``host``, ``port``, ``log`` (list of dict entries with ``kind``) and
-``entries(kind)``.
+``entries(kind)``; the HTTP ones count every request they receive in ``http_count``.
 
 - ``XorServer(iot_device, host, port=0, fault=None)``                      TCP, legacy Kasa
 - ``KlapServer(device, host, port=0, version=None, username, password)``   HTTP, KLAP v1/v2

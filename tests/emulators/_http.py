@@ -44,6 +44,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         emulator: HttpEmulator = self.server.emulator  # type: ignore[attr-defined]
+        emulator.http_count += 1
         length = self.headers.get("Content-Length")
         if self.command == "POST" and length is None:
             self._send(HttpResponse(411, b"", close=True))
@@ -121,6 +122,7 @@ class HttpEmulator(EmulatorBase):
     def __init__(self, host: str = "127.0.0.2", port: int = 0):
         super().__init__(host, port)
         self._httpd: _Server | None = None
+        self.http_count = 0  # every HTTP request received, whatever its path or fate
 
     def _handle_http(self, req: HttpRequest) -> HttpResponse:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -28,6 +28,9 @@ AUTH_HINT = (
 DEFAULT_SESSION_LIFE = 86400
 # Re-handshake this long before the device's own deadline so a request never races it.
 EXPIRY_MARGIN = 20 * 60
+# How a device refuses a session it no longer holds (403), or a sequence number it has already
+# seen (400): a session saved by an earlier command that another command has since advanced.
+_STALE_SESSION = (400, 403)
 _SEED_LEN = 16
 _SIG_LEN = 32
 _BLOCK = 16
@@ -164,7 +167,7 @@ class KlapTransport:
         if fresh:
             await self._handshake()
         response, reply = await self._send(payload)
-        if response.status_code == 403 and not fresh:
+        if response.status_code in _STALE_SESSION and not fresh:
             await self._handshake()
             fresh = True
             response, reply = await self._send(payload)
