@@ -15,11 +15,18 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fakes.pytest_fixtures"]
+pytest_plugins = ["tests.fakes.pytest_fixtures", "tests.fakes.home"]
 
 ROOT = Path(__file__).resolve().parent.parent
 USERNAME = "user@example.com"
 PASSWORD = "hunter2-Secret!"
+
+
+def one_line(text: str) -> str:
+    """TEXT, which must be exactly one non-blank line (how every tpcloud error is printed)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line, got: {text!r}"
+    return lines[0]
 
 
 @dataclass

@@ -8,13 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import PASSWORD, USERNAME
-
-
-def one_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line, got: {text!r}"
-    return lines[0]
+from tests.conftest import PASSWORD, USERNAME, one_line
 
 
 # -- project basics --------------------------------------------------------------------------

@@ -1,81 +1,22 @@
 """Direct LAN control and the automatic route, end to end: `tpcloud` as a process against the fake
 cloud and device emulators speaking XOR, KLAP v1/v2 and Tapo AES on their own 127.x addresses.
 
-Every device below exists twice, as it does in a real home: in the cloud's device list, and on
-the LAN behind an emulator. Kasa devices share one state object between the two, so a switch
-by either route shows in both.
+Every device exists twice, as it does in a real home: in the cloud's device list, and on the
+LAN behind an emulator (tests/fakes/home.py).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from contextlib import ExitStack
-from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import PASSWORD, USERNAME
-from tests.emulators import AesServer, DiscoveryResponder, KlapServer, XorServer, pick_loopback_host
+from tests.conftest import one_line
+from tests.emulators import DiscoveryResponder, KlapServer, pick_loopback_host
 from tests.fakes.smart_device import SmartDevice
 
-
-def one_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line, got: {text!r}"
-    return lines[0]
-
-
-@dataclass
-class Home:
-    """The emulated home: servers by device name, their responders, and the targets to probe."""
-
-    cloud: object
-    servers: dict = field(default_factory=dict)
-    responders: dict = field(default_factory=dict)
-    devices: dict = field(default_factory=dict)
-
-    @property
-    def targets(self) -> str:
-        return ",".join(s.host for s in self.servers.values())
-
-
-def _serve(stack: ExitStack, home: Home, name: str, server, device) -> None:
-    home.servers[name] = stack.enter_context(server)
-    home.responders[name] = stack.enter_context(DiscoveryResponder.for_server(server))
-    home.devices[name] = device
-
-
-@pytest.fixture
-def home(populated_cloud):
-    c = populated_cloud
-    host = lambda: pick_loopback_host(udp_ports=(9999, 20002), tcp_ports=(9999,))  # noqa: E731
-    with ExitStack() as stack:
-        h = Home(c)
-        lamp = c.by_alias["Desk Lamp"]
-        _serve(stack, h, "Desk Lamp", XorServer(lamp, host(), 9999), lamp)
-        strip = c.by_alias["Office Strip"]
-        _serve(stack, h, "Office Strip", XorServer(strip, host(), 9999), strip)
-        kasa_klap = c.add_iot_device("HS100(UK)_4.1_1.1.0.json", "Hallway")
-        _serve(stack, h, "Hallway", KlapServer(kasa_klap, host(), version=1, username=USERNAME, password=PASSWORD), kasa_klap)
-
-        def tapo(fixture, alias, mac, server_cls, **kw):
-            c.add_smart_device(fixture, alias, mac=mac)
-            device = SmartDevice.from_fixture(fixture, nickname=alias, mac=mac, **kw)
-            server = server_cls(device, host(), username=USERNAME, password=PASSWORD)
-            _serve(stack, h, alias, server, device)
-
-        tapo("P110(EU)_1.0_1.2.3.json", "Living Room", "A842A1000001", KlapServer)
-        tapo("P100(US)_1.0.0_1.4.0.json", "Bedroom", "A842A1000002", AesServer)
-        tapo("P300(EU)_1.0_1.0.15.json", "Power Strip", "A842A1000003", KlapServer, child_nicknames=["Fan", "Radio", "Heater"])
-        yield h
-
-
-@pytest.fixture
-def user(account, home):
-    """A logged-in user whose discovery probes reach the emulated home (and nothing else)."""
-    account.env["TPCLOUD_DISCOVERY_TARGET"] = home.targets
-    return account
+# The `home` and `user` fixtures (tests/fakes/home.py): the emulated home, and a user of it.
 
 
 def test_discover_finds_every_device_and_matches_the_account(user, home):

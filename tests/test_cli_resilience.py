@@ -11,13 +11,8 @@ import sys
 import threading
 import time
 
-from tests.conftest import PASSWORD
-
-
-def one_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one line, got: {text!r}"
-    return lines[0]
+from tests.conftest import PASSWORD, one_line
+from tests.fakes.hostile_http import EndlessReplyServer
 
 
 # -- tokens ----------------------------------------------------------------------------------
@@ -190,6 +185,18 @@ def test_no_secret_in_any_output_file_or_argument(cli, populated_cloud):
             assert secret.encode() not in content, path
 
 
+def test_the_passphrase_never_shows_even_when_it_is_wrong(cli, populated_cloud):
+    passphrase = {"TPCLOUD_PASSPHRASE": "correct horse battery staple"}
+    outputs = [cli("-v", "--debug", "login", "-u", "user@example.com", "--password-stdin", input=PASSWORD + "\n", env=passphrase)]
+    outputs += [cli("-v", "--debug", *args, env=passphrase) for args in (("list",), ("switch", "Desk Lamp", "toggle"))]
+    wrong = {"TPCLOUD_PASSPHRASE": "wrong horse battery staple"}
+    outputs.append(cli("-v", "--debug", "list", "--refresh", env=wrong))
+    assert [r.code for r in outputs] == [0, 0, 0, 9]
+    for result in outputs:
+        assert "horse" not in result.output
+    assert b"horse" not in b"".join(cli.files().values())
+
+
 def test_the_password_is_not_in_the_running_processs_arguments(cli, populated_cloud):
     populated_cloud.delay = 1.5
     proc = subprocess.Popen(
@@ -231,28 +238,10 @@ def test_an_oversized_reply_is_refused(account, populated_cloud):
     assert result.code == 8 and "larger than 4 MiB" in one_line(result.stderr)
 
 
-def test_an_endless_reply_without_a_length_is_cut_off(cli, tmp_path):
+def test_an_endless_reply_without_a_length_is_cut_off(cli):
     """A server that streams chunks forever: the client stops at its bound, not at memory's end."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        stop = threading.Event()
-
-        def stream_forever() -> None:
-            conn, _ = server.accept()
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
-                chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
-                with contextlib.suppress(OSError):
-                    while not stop.is_set():
-                        conn.sendall(chunk)
-
-        thread = threading.Thread(target=stream_forever, daemon=True)
-        thread.start()
-        url = "http://127.0.0.1:%d" % server.getsockname()[1]
-        result = cli("login", "-u", "a@b.c", "--password-stdin", input="pw\n", env={"TPCLOUD_CLOUD_URL": url})
-        stop.set()
+    with EndlessReplyServer() as server:
+        result = cli("login", "-u", "a@b.c", "--password-stdin", input="pw\n", env={"TPCLOUD_CLOUD_URL": server.url})
     assert result.code == 8 and "larger than 4 MiB" in one_line(result.stderr)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 
-from tests.test_cli_lan import home, user  # noqa: F401 - the emulated home, and a user of it
 
 
 def checks(result) -> dict[str, dict]:

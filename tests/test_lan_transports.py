@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import PASSWORD, USERNAME
 from tests.emulators import AesServer, KlapServer, XorServer, pick_loopback_host
+from tests.fakes.hostile_http import EndlessReplyServer
 from tests.fakes.iot_device import IotDevice
 from tests.fakes.smart_device import SmartDevice
 from tpcloud import errors
@@ -96,3 +97,17 @@ def test_xor_to_a_closed_port_is_unreachable():
     host = pick_loopback_host(tcp_ports=(9999,))
     with pytest.raises(errors.DeviceUnreachable):
         run(XorTransport(host, 9999, timeout=1.0).request(SYSINFO))
+
+
+@pytest.mark.parametrize("declare", [None, 10**12], ids=["endless-chunks", "absurd-length"])
+@pytest.mark.parametrize("wire", ["klap", "aes"])
+def test_an_http_device_that_never_stops_talking_is_cut_off(wire, declare):
+    async def ask(server: EndlessReplyServer) -> None:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            options = {"version": 2} if wire == "klap" else {}
+            kind = KlapTransport if wire == "klap" else AesTransport
+            transport = kind(server.host, server.port, credentials=(USERNAME, PASSWORD), client=client, timeout=10, **options)
+            await transport.request(GET_INFO)
+
+    with EndlessReplyServer(pick_loopback_host()) as server, pytest.raises(errors.ProtocolError, match="larger than 1024 KiB"):
+        run(ask(server))

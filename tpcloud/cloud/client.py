@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from tpcloud import errors
+from tpcloud.httpio import read_bounded
 from tpcloud.redact import redact_json, redact_url
 
 if TYPE_CHECKING:
@@ -139,15 +140,12 @@ class CloudClient:
         """POST and read the reply, refusing one larger than MAX_REPLY before holding it all."""
         params = {"token": token} if token else None
         async with self._http.stream("POST", url, json=body, params=params) as response:
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > MAX_REPLY:
-                raise _too_large(url)
-            content = bytearray()
-            async for chunk in response.aiter_bytes():  # decoded: a compressed bomb is caught too
-                content += chunk
-                if len(content) > MAX_REPLY:
-                    raise _too_large(url)
-        return Reply(response.status_code, response.headers, bytes(content))
+            content = await read_bounded(response, MAX_REPLY)
+        if content is None:
+            raise errors.CloudError(
+                f"the cloud ({urlsplit(url).hostname}) sent a reply larger than {MAX_REPLY // 2**20} MiB"
+            )
+        return Reply(response.status_code, response.headers, content)
 
 
 @dataclass(frozen=True)
@@ -157,10 +155,6 @@ class Reply:
     status: int
     headers: Mapping[str, str]
     content: bytes
-
-
-def _too_large(url: str) -> errors.CloudError:
-    return errors.CloudError(f"the cloud ({urlsplit(url).hostname}) sent a reply larger than {MAX_REPLY // 2**20} MiB")
 
 
 def _parse(reply: Reply, method: str) -> dict[str, Any]:

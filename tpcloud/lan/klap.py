@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tpcloud.errors import AuthError, DeviceUnreachable, NetworkError, ProtocolError, Timeout
+from tpcloud.httpio import read_bounded
 from tpcloud.lan.xor import json_object
 
 if TYPE_CHECKING:
@@ -31,6 +32,9 @@ EXPIRY_MARGIN = 20 * 60
 # How a device refuses a session it no longer holds (403), or a sequence number it has already
 # seen (400): a session saved by an earlier command that another command has since advanced.
 _STALE_SESSION = (400, 403)
+# A device's reply is a few KiB (a hub with many children tens); past this it is not a device.
+MAX_REPLY = 1024 * 1024
+_BODY_HEADERS = ("content-length", "content-encoding", "transfer-encoding")
 _SEED_LEN = 16
 _SIG_LEN = 32
 _BLOCK = 16
@@ -316,10 +320,18 @@ async def http_post(
     if content_type is not None:
         headers["Content-Type"] = content_type
     where = httpx.URL(url).host
+
+    async def exchange() -> httpx.Response:
+        async with client.stream("POST", url, content=body, headers=headers, params=params, timeout=timeout) as streamed:
+            content = await read_bounded(streamed, MAX_REPLY)
+        if content is None:
+            raise ProtocolError(f"{where} sent a reply larger than {MAX_REPLY // 1024} KiB")
+        # The body is already decoded: keep only the headers that still describe it.
+        kept = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _BODY_HEADERS]
+        return httpx.Response(streamed.status_code, headers=kept, content=content)
+
     try:
-        response = await asyncio.wait_for(
-            client.post(url, content=body, headers=headers, params=params, timeout=timeout), timeout
-        )
+        response = await asyncio.wait_for(exchange(), timeout)
     except (httpx.ConnectError, httpx.ConnectTimeout):
         raise DeviceUnreachable(f"cannot connect to {where}") from None
     except (httpx.TimeoutException, asyncio.TimeoutError):
