@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test clean completions
+.PHONY: install test clean completions bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ completions: $(BIN)/python
 	  script=$$(_TPCLOUD_COMPLETE=source_$$shell $(BIN)/python -m tpcloud) || exit 1; \
 	  printf '%s\n' "$$script" | sed '/./,$$!d' > $(COMPLETIONS_DIR)/tpcloud.$$shell; \
 	done
+
+# The benchmark (bench/run.py): tpcloud from $(VENV) against the test emulators on loopback, beside
+# python-kasa, which lives only in its own venv. BENCH_ARGS passes options, e.g. --runs 3.
+BENCH_VENV ?= bench/.venv
+bench: install
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q -r bench/requirements.txt
+	$(BENCH_VENV)/bin/python bench/run.py --tpcloud $(abspath $(BIN))/tpcloud --python $(abspath $(BIN))/python $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
