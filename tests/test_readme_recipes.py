@@ -1,0 +1,192 @@
+"""The README's recipes for unattended use, followed as written, against the fake cloud.
+
+The files and lines come out of the README itself: the fenced block whose first comment names
+a file (``# ~/bin/tpcloud-job``, ``# crontab -e``, ...) is that file. ``$HOME/tpcloud`` is a
+link to this checkout, so the paths in the recipes resolve as they would for a user who cloned
+it there; the example home ``/home/me`` becomes the temporary one. Jobs run as cron runs them:
+``env -i`` with only ``HOME``, ``LOGNAME``, ``SHELL=/bin/sh`` and ``PATH=/usr/bin:/bin`` (and the
+crontab's own ``NAME=value`` lines), through ``/bin/sh -c``, stdin ``/dev/null``, in ``$HOME``.
+The cloud's address reaches them the way the recipes pass settings: in ``job.env``.
+The Termux recipe needs Android and is not followed here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD, ROOT, USERNAME
+
+README = (ROOT / "README.md").read_text()
+VENV_BIN = Path(sys.executable).parent
+EXAMPLE_HOME = "/home/me"
+STAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\[exit \d+\] .*)$")
+
+
+def recipe(name: str) -> str:
+    """The README's fenced block that names ``name`` in a comment on its first or second line."""
+    found = [
+        body for body in re.findall(r"^```[a-z]*\n(.*?)^```$", README, re.S | re.M)
+        if any(re.match(rf"# {re.escape(name)}\b", line) for line in body.splitlines()[:2])
+    ]
+    assert len(found) == 1, f"the README should have one block for {name}, it has {len(found)}"
+    return found[0]
+
+
+def section(title: str) -> str:
+    start = README.index(f"## {title}\n")
+    return README[start:README.index("\n## ", start + 1)]
+
+
+class JobHome:
+    """A user's home set up as the recipes say, and cron's way of running a job in it."""
+
+    def __init__(self, home: Path, cloud_url: str) -> None:
+        self.home = home
+        (home / "tpcloud").symlink_to(ROOT)  # "where you cloned tpcloud and ran make install"
+        self.env_file = home / ".config" / "tpcloud" / "job.env"
+        self.env_file.parent.mkdir(parents=True)
+        self.env_file.write_text(
+            recipe("~/.config/tpcloud/job.env")
+            # The test's own settings, passed the same way: the fake cloud, and discovery kept on loopback.
+            + f"TPCLOUD_CLOUD_URL={cloud_url}\nTPCLOUD_DISCOVERY_TARGET=127.0.0.1\n"
+        )
+        wrapper = home / "bin" / "tpcloud-job"
+        wrapper.parent.mkdir()
+        wrapper.write_text(recipe("~/bin/tpcloud-job"))
+        wrapper.chmod(0o755)
+        self.log = home / "tpcloud.log"
+
+    def cron_env(self) -> dict[str, str]:
+        return {"HOME": str(self.home), "LOGNAME": os.environ.get("LOGNAME", "me"), "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"}
+
+    def sh(self, script: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+        """``script`` through /bin/sh with exactly ``env``, nothing to read, and a time limit."""
+        command = ["env", "-i", *(f"{k}={v}" for k, v in env.items()), "/bin/sh", "-c", script]
+        return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, cwd=self.home)
+
+    def login(self) -> None:
+        """The recipe's one-time setup, typed into a shell whose PATH has tpcloud (as the README
+        asks) and which has the password in TPCLOUD_PASSWORD, since no one types it here."""
+        setup = recipe_after("Log in once with these settings").replace("you@example.com", USERNAME)
+        env = {**self.cron_env(), "PATH": f"{VENV_BIN}:/usr/bin:/bin", "TPCLOUD_PASSWORD": PASSWORD}
+        done = self.sh(setup, env)
+        assert done.returncode == 0 and done.stdout.startswith(f"Logged in as {USERNAME}."), done
+
+    def cron(self, crontab: str) -> list[subprocess.CompletedProcess]:
+        """Each job of ``crontab``, in order, as cron runs it."""
+        env, runs = self.cron_env(), []
+        for line in crontab.replace(EXAMPLE_HOME, str(self.home)).splitlines():
+            if not line.strip() or line.startswith("#"):
+                continue
+            assignment = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", line)
+            if assignment:
+                env[assignment[1]] = assignment[2]
+                continue
+            runs.append(self.sh(line.split(None, 5)[5], env))
+        return runs
+
+    def log_lines(self) -> list[str]:
+        lines = self.log.read_text().splitlines()
+        assert all(STAMPED.match(line) for line in lines), lines
+        return [STAMPED.match(line)[1] for line in lines]
+
+
+def recipe_after(text: str) -> str:
+    """The first fenced block after ``text`` in the README."""
+    return re.search(rf"{re.escape(text)}.*?^```[a-z]*\n(.*?)^```$", README, re.S | re.M)[1]
+
+
+@pytest.fixture
+def job_home(tmp_path, populated_cloud) -> JobHome:
+    home = tmp_path / "home"
+    home.mkdir()
+    return JobHome(home, populated_cloud.url)
+
+
+def test_the_crontab_switches_the_devices_and_logs_each_run(job_home, populated_cloud):
+    populated_cloud.by_alias["Desk Lamp"].set_state(True)
+    populated_cloud.by_alias["Office Strip"].set_state(False, 0)
+    job_home.login()
+    runs = job_home.cron(recipe("crontab -e"))
+    assert len(runs) == 2
+    for run in runs:  # success prints nothing, so cron mails nothing
+        assert (run.returncode, run.stdout, run.stderr) == (0, "", ""), run
+    assert not populated_cloud.by_alias["Desk Lamp"].is_on()
+    assert populated_cloud.by_alias["Office Strip"].is_on(0)  # its first outlet, Monitor
+    # The log has what the README shows (its example lists the morning job first).
+    shown = re.search(r"^\$ tail -n 2 ~/tpcloud.log\n(.*?)^```$", README, re.S | re.M)[1].splitlines()
+    assert sorted(job_home.log_lines()) == sorted(STAMPED.match(line)[1] for line in shown)
+    # The job used the encrypted file store, with the passphrase from job.env.
+    store = json.loads((job_home.home / ".config" / "tpcloud" / "secrets.json").read_text())
+    assert store["encryption"] == "scrypt+aes-256-gcm"
+
+
+def test_a_job_that_needs_a_login_says_so_and_exits_3(job_home, populated_cloud):
+    lamp_job = next(line for line in recipe("crontab -e").splitlines() if "Desk Lamp" in line)
+    (run,) = job_home.cron(lamp_job)
+    assert run.returncode == 3, run
+    assert run.stdout.splitlines() == [
+        'tpcloud switch Desk Lamp off: exit 3',
+        "tpcloud: not logged in to the TP-Link cloud (run `tpcloud login`)",
+        "log in again: (set -a; . ~/.config/tpcloud/job.env; tpcloud login)",
+    ]
+    assert job_home.log_lines() == ["[exit 3] tpcloud: not logged in to the TP-Link cloud (run `tpcloud login`)"]
+    assert populated_cloud.count() == 0
+
+
+def test_a_job_without_the_passphrase_stops_with_exit_9_and_changes_nothing(job_home):
+    job_home.login()
+    store = job_home.home / ".config" / "tpcloud" / "secrets.json"
+    before = store.read_bytes()
+    # A job that skips job.env (cron's bare environment plus the cloud's address).
+    run = job_home.sh(
+        f"{job_home.home}/tpcloud/.venv/bin/tpcloud switch 'Desk Lamp' off",
+        {**job_home.cron_env(), "TPCLOUD_SECRET_STORE": "file", "TPCLOUD_CLOUD_URL": "http://127.0.0.1:9"},
+    )
+    assert run.returncode == 9 and "TPCLOUD_PASSPHRASE" in run.stderr and run.stdout == "", run
+    assert store.read_bytes() == before
+
+
+def test_the_files_tpcloud_writes_are_those_the_readme_lists(job_home):
+    job_home.login()
+    assert [run.returncode for run in job_home.cron(recipe("crontab -e"))] == [0, 0]
+    listed = set(re.findall(r"`(?:[^`]*/)?([\w.-]+\.(?:json|lock|env))`", section("Where secrets and caches live")))
+    written = {p.name for d in (".config/tpcloud", ".cache/tpcloud") for p in (job_home.home / d).iterdir()}
+    assert {"secrets.json", "secrets.lock", "devices.json", "job.env"} <= written <= listed
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed, so the unit files cannot be verified")
+def test_the_systemd_units_verify_and_the_service_runs(job_home, populated_cloud, tmp_path):
+    populated_cloud.by_alias["Desk Lamp"].set_state(True)
+    job_home.login()
+    units = job_home.home / ".config" / "systemd" / "user"
+    units.mkdir(parents=True)
+    service = recipe("~/.config/systemd/user/tpcloud-lamp-off.service")
+    for name, text in (("tpcloud-lamp-off.service", service), ("tpcloud-lamp-off.timer", recipe("~/.config/systemd/user/tpcloud-lamp-off.timer"))):
+        (units / name).write_text(text)
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    verify = job_home.sh(
+        f"systemd-analyze --user verify {units}/tpcloud-lamp-off.timer {units}/tpcloud-lamp-off.service",
+        {**job_home.cron_env(), "XDG_RUNTIME_DIR": str(runtime)},
+    )
+    assert (verify.returncode, verify.stdout, verify.stderr) == (0, "", ""), verify  # warnings count too
+
+    # No user manager runs here, so the service is started the way it describes: its
+    # EnvironmentFile= (plain NAME=value lines, read here by sh) and Environment=, then ExecStart=.
+    keys = dict(line.split("=", 1) for line in service.replace("%h", str(job_home.home)).splitlines() if "=" in line)
+    name, value = keys["Environment"].split("=", 1)
+    run = job_home.sh(
+        f'set -a; . {keys["EnvironmentFile"]}; set +a; exec {keys["ExecStart"]}',
+        {**job_home.cron_env(), name: value},
+    )
+    assert (run.returncode, run.stdout, run.stderr) == (0, "Desk Lamp: off\n", ""), run
+    assert not populated_cloud.by_alias["Desk Lamp"].is_on()
