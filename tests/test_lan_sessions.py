@@ -11,14 +11,12 @@ import json
 
 import pytest
 
-from tests import test_cli_lan
 from tpcloud.filestore import FileKeyring
 from tpcloud.lan.sessions import NAME, SessionStore
 from tpcloud.redact import Redactor
 from tpcloud.secrets import SERVICE, SecretStore
 
-# The emulated home of the LAN tests, and its logged-in user.
-home, user = test_cli_lan.home, test_cli_lan.user
+# The `home` and `user` fixtures (tests/fakes/home.py): the emulated home, and a user of it.
 ENCRYPTED = {"Living Room": "klap", "Hallway": "klap", "Bedroom": "aes"}
 # A handshake and the request it was made for: KLAP handshake1 + handshake2, AES handshake +
 # login_device; then the request.
