@@ -167,6 +167,8 @@ def test_no_secret_in_any_output_file_or_argument(cli, populated_cloud):
         ("--debug", "send", "Desk Lamp", '{"system":{"get_sysinfo":{}}}'),
         ("--debug", "switch", "Tapo Plug", "on"),
         ("--debug", "switch", "No Such Thing", "on"),
+        ("-v", "--debug", "doctor"),
+        ("-v", "--debug", "discover", "--timeout", "0.3"),
     ):
         outputs.append(cli(*args))
         populated_cloud.expire_tokens()

@@ -227,3 +227,51 @@ def test_cloud_envelopes_that_are_not_replies_are_cloud_errors(bad):
 
     with pytest.raises(CloudError):
         _parse(Reply(200, httpx.Headers(), bad), "getDeviceList")
+
+
+# -- handshakes over HTTP: whatever a device answers, the transports end in tpcloud's errors -------
+
+COOKIES = st.one_of(
+    st.none(),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+    st.builds(lambda name, life: f"{name}=ABC;TIMEOUT={life}", st.sampled_from(["TP_SESSIONID", "SESSIONID", "x"]), JSON.map(ascii)),
+)
+
+
+def _device_answering(status: int, body: bytes, cookie: str | None) -> "Any":
+    import httpx
+
+    headers = [("set-cookie", cookie)] if cookie is not None else []
+    return httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(status, headers=headers, content=body)))
+
+
+def _handshake_survives(make_transport: Callable[[Any], Any], status: int, body: bytes, cookie: str | None) -> None:
+    import asyncio
+
+    async def attempt() -> None:
+        async with _device_answering(status, body, cookie) as client:
+            await make_transport(client).request(b'{"method":"get_device_info"}')
+
+    survives(lambda: asyncio.run(attempt()))
+
+
+@FUZZ
+@given(st.sampled_from([200, 200, 200, 400, 403, 500]), st.one_of(st.binary(max_size=64), st.binary(min_size=48, max_size=48)), COOKIES)
+def test_klap_handshake_replies(status, body, cookie):
+    from tpcloud.lan.klap import KlapTransport
+
+    _handshake_survives(lambda client: KlapTransport("127.0.0.2", 80, credentials=("a@b.c", "pw"), version=2, client=client, timeout=5),
+                        status, body, cookie)
+
+
+@FUZZ
+@given(
+    st.sampled_from([200, 200, 200, 500]),
+    st.one_of(st.binary(max_size=64), damaged({"error_code": 0, "result": {"key": "QUJD" * 43}}).map(lambda v: json.dumps(v).encode())),
+    COOKIES,
+)
+def test_aes_handshake_replies(status, body, cookie):
+    from tpcloud.lan.aes import AesTransport
+
+    _handshake_survives(lambda client: AesTransport("127.0.0.2", 80, credentials=("a@b.c", "pw"), client=client, timeout=5),
+                        status, body, cookie)
