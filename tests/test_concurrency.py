@@ -66,6 +66,7 @@ def test_a_held_lock_is_refused_without_waiting_and_free_once_released(tmp_path)
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+@pytest.mark.timeout(600)  # a thousand round trips: over a minute on a busy CI machine
 def test_a_thousand_commands_in_one_process_leak_no_file_descriptors(account, populated_cloud, monkeypatch):
     from tpcloud import cli as cli_module
     from typer.testing import CliRunner
