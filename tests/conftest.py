@@ -55,6 +55,8 @@ class Cli:
             "XDG_CACHE_HOME": str(home / "cache"),
             "LANG": "C.UTF-8",
             "TPCLOUD_CLOUD_URL": cloud_url,
+            # The V2 login never reaches the real cloud from a test: nothing listens on port 9.
+            "TPCLOUD_CLOUD_V2_URL": "http://127.0.0.1:9",
             # No OS keyring here, as on a headless box, in cron, or in Termux.
             "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
             # Discovery never leaves loopback in tests; nothing listens on 127.0.0.1:9999/20002.

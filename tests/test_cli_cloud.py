@@ -6,8 +6,6 @@ import json
 import stat
 import time
 
-import pytest
-
 from tests.conftest import PASSWORD, USERNAME, one_line
 
 
@@ -88,7 +86,7 @@ def test_accounts_needing_2_step_verification_are_told_why(tmp_path):
     with FakeCloud(mfa_required=True) as cloud:
         home = tmp_path / "h"
         home.mkdir()
-        result = Cli(home, cloud.url)("login", "-u", USERNAME, "--password-stdin", input=PASSWORD + "\n")
+        result = Cli(home, cloud.url)("login", "--api", "v1", "-u", USERNAME, "--password-stdin", input=PASSWORD + "\n")
     assert result.code == 3 and "2-step verification" in one_line(result.stderr)
 
 
@@ -313,50 +311,12 @@ def test_a_device_removed_from_the_account_refreshes_the_cache_and_stops(account
 
 
 def test_login_prompts_on_a_terminal_with_the_password_hidden(cli, fake_cloud):
-    import os
-    import pty
-    import select
-    import signal
-    import sys
-    import termios
+    from tests.terminal import Answer, run_on_terminal
 
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: tpcloud with a terminal as stdin
-        os.execve(sys.executable, [sys.executable, "-m", "tpcloud", "login"], cli.env)
-    transcript = b""
-    # The password is typed only once echo is off: getpass flushes the terminal's input as it
-    # turns echo off, after the prompt text is already shown, so typing earlier loses it.
-    answers = [(b"e-mail", USERNAME, False), (b"Password", PASSWORD, True)]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(fd, 1024)
-            except OSError:
-                break
-            if not chunk:
-                break
-            transcript += chunk
-        if answers and answers[0][0] in transcript.split(b"\n")[-1]:
-            marker, text, hidden = answers[0]
-            if hidden and termios.tcgetattr(fd)[3] & termios.ECHO:
-                continue
-            os.write(fd, text.encode() + b"\n")
-            answers.pop(0)
-    # Never wait on a child that is stuck at a prompt: give it a moment, then kill it.
-    for _ in range(50):
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(fd)
-        pytest.fail(f"tpcloud login did not finish on a terminal; it printed {transcript!r}")
-    os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, transcript
+    code, transcript = run_on_terminal(["login"], cli.env, [
+        Answer(b"e-mail", lambda: USERNAME), Answer(b"Password", lambda: PASSWORD, hidden=True),
+    ])
+    assert code == 0, transcript
     assert b"Logged in as" in transcript
     assert PASSWORD.encode() not in transcript  # not echoed
     assert fake_cloud.count("login") == 1

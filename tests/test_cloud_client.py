@@ -18,7 +18,7 @@ from tpcloud.redact import Redactor, redact_json, redact_url
         (-20656, errors.RefreshTokenRejected, 3), (-20571, errors.DeviceOffline, 6),
         (-20580, errors.DeviceNotBound, 4), (-20501, errors.DeviceNotBound, 4), (-20002, errors.CloudBusy, 8),
         (-20003, errors.CloudBusy, 8), (-20004, errors.RateLimited, 8), (-10200, errors.RateLimited, 8),
-        (-10201, errors.RateLimited, 8), (-20677, errors.AuthError, 3), (-23003, errors.AuthError, 3),
+        (-10201, errors.RateLimited, 8), (-20677, errors.NeedsV2Login, 3), (-23003, errors.NeedsV2Login, 3),
         (-20104, errors.CloudError, 8), (-10100, errors.CloudError, 8), (-99999, errors.CloudError, 8),
     ],
 )

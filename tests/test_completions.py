@@ -158,6 +158,13 @@ def test_name_completion_reads_the_cache_and_loads_nothing_heavy(cached, populat
     assert populated_cloud.count() == 0
 
 
+def test_groups_of_config_toml_complete_too(cached):
+    (cached.config_dir / "config.toml").write_text('[groups]\nevening = ["Desk Lamp", "Office Strip/Printer"]\n')
+    for command in ("switch", "state"):
+        env = {"_TPCLOUD_COMPLETE": "complete_bash", "COMP_WORDS": f"tpcloud\n{command}\neve", "COMP_CWORD": "2"}
+        assert cached(env=env).stdout.split() == ["evening"], command
+
+
 def test_names_without_a_cache_complete_to_nothing(cli):
     env = {"_TPCLOUD_COMPLETE": "complete_bash", "COMP_WORDS": "tpcloud\nstate\n", "COMP_CWORD": "2"}
     result = cli(env=env)

@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable, Optional, TypeVar
 import typer
 
 from tpcloud import __version__, errors
-from tpcloud.completion import device_names, use_quoting_bash
+from tpcloud.completion import ACTIONS, device_names, names_and_groups, switch_words, use_quoting_bash
 from tpcloud.factory import Factory
 from tpcloud.output import device_rows, device_table, error_line, onoff, state_text, to_json
 
@@ -25,7 +25,8 @@ T = TypeVar("T")
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 unexpected error, 2 bad usage or input, 3 login needed or refused, "
     "4 no such device, 5 the device refused the command, 6 device unreachable, 7 network error "
-    "or timeout, 8 cloud or protocol error, 9 secret store problem, 130 interrupted."
+    "or timeout, 8 cloud or protocol error, 9 secret store problem, 10 a 2-step verification code "
+    "was sent (finish with `login --code`), 130 interrupted."
 )
 
 app = typer.Typer(
@@ -48,12 +49,6 @@ VIA_OPTION = typer.Option(
     Via.auto, "--via", help="Route: auto (LAN when known, else cloud, else discovery), local, or cloud."
 )
 HOST_OPTION = typer.Option(None, "--host", metavar="HOST[:PORT]", help="The device's LAN address (implies trying the LAN).")
-
-
-class Action(str, Enum):
-    on = "on"
-    off = "off"
-    toggle = "toggle"
 
 
 def _version(value: bool) -> None:
@@ -100,9 +95,11 @@ def _run(ctx: typer.Context, work: Callable[[Any], Awaitable[T]], *, via: str = 
         raise typer.Exit(1) from None
 
 
-def _report(factory: Factory, line: str) -> None:
+def _report(factory: Factory, line: str, exc: BaseException | None = None) -> None:
+    """LINE on stderr; with --debug, first the traceback of EXC (or of the error being handled)."""
     if factory.debug:
-        factory.stderr.write(factory.redactor.scrub(traceback.format_exc()))
+        trace = "".join(traceback.format_exception(exc)) if exc is not None else traceback.format_exc()
+        factory.stderr.write(factory.redactor.scrub(trace))
     factory.stderr.write(factory.redactor.scrub(line) + "\n")
     factory.stderr.flush()
 
@@ -144,6 +141,24 @@ def _credentials(ctx: typer.Context, username: Optional[str], password_stdin: bo
     return username.strip(), password
 
 
+class Api(str, Enum):
+    auto = "auto"
+    v1 = "v1"
+    v2 = "v2"
+
+
+class CodeVia(str, Enum):
+    email = "email"
+    push = "push"
+
+
+def _code_prompt(ctx: typer.Context) -> Callable[[str], str] | None:
+    """A prompt for the 2-step verification code, only when a person is at a terminal."""
+    if not ctx.obj.stdin_is_tty():
+        return None
+    return lambda how: typer.prompt(f"Verification code (sent {how})").strip()
+
+
 @app.command()
 def login(
     ctx: typer.Context,
@@ -152,19 +167,36 @@ def login(
     store_password: bool = typer.Option(
         True, "--store-password/--no-store-password", help="Keep the password for silent re-login and local control."
     ),
+    api: Api = typer.Option(Api.auto, "--api", help="Cloud API: auto (V1, then V2 when V1 refuses), v1, or v2."),
+    code: Optional[str] = typer.Option(
+        None, "--code", metavar="CODE", help="Finish a login waiting for its 2-step verification code."
+    ),
+    code_via: Optional[CodeVia] = typer.Option(
+        None, "--code-via", help="How the cloud sends a 2-step verification code [default: email when offered]."
+    ),
 ) -> None:
     """Log in to the TP-Link cloud and keep the session in the secret store.
 
     The password comes from --password-stdin, else TPCLOUD_PASSWORD, else a hidden prompt.
+    With 2-step verification, a terminal is asked for the code; without one, login exits 10
+    after the code is sent, and `tpcloud login --code CODE` finishes it.
     """
+    if code is not None:
+        email, store = _run(ctx, lambda service: service.finish_login(code))
+        _print(ctx, f"Logged in as {email}. Secrets are kept in the {store}.")
+        return
     try:
         user, password = _credentials(ctx, username, password_stdin)
     except errors.TpcloudError as exc:
         raise _usage_failure(ctx, exc) from None
     ctx.obj.redactor.add(password)
+    ask_code = _code_prompt(ctx)
 
     async def work(service: Any) -> tuple[str, str]:
-        return await service.login(user, password, store_password=store_password)
+        return await service.login(
+            user, password, store_password=store_password, api=api.value,
+            code_via=code_via.value if code_via else None, ask_code=ask_code,
+        )
 
     email, store = _run(ctx, work)
     _print(ctx, f"Logged in as {email}. Secrets are kept in the {store}.")
@@ -185,6 +217,7 @@ def logout(ctx: typer.Context) -> None:
 
 NAME_HELP = 'Device alias (any case), device id, or a strip outlet as "OUTLET" or "STRIP/OUTLET".'
 NAME_ARGUMENT = typer.Argument(..., metavar="NAME", help=NAME_HELP, autocompletion=device_names)
+NAMES_HELP = NAME_HELP + " Several may be given, and groups of config.toml."
 
 
 @app.command("list")
@@ -206,44 +239,80 @@ def list_devices(
 @app.command()
 def switch(
     ctx: typer.Context,
-    name: str = NAME_ARGUMENT,
-    action: Action = typer.Argument(..., metavar="on|off|toggle", help="What to do."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    words: Optional[list[str]] = typer.Argument(
+        None, metavar="NAME... on|off|toggle", help=NAMES_HELP + " The last argument says what to do.",
+        autocompletion=switch_words, show_default=False,
+    ),
+    every: bool = typer.Option(False, "--all", help="Every plug, switch and bulb of the account, each strip outlet on its own."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts (a list when several devices are named)."),
     via: Via = VIA_OPTION,
     host: Optional[str] = HOST_OPTION,
 ) -> None:
-    """Switch a device or strip outlet on or off, or toggle it."""
+    """Switch devices, strip outlets or groups on or off, or toggle each, all at once.
+
+    One line per device, in the order given; each failure is a line on stderr, and the exit code
+    is the first failure's.
+    """
+    *names, action = words or [""]
+    if action not in ACTIONS:
+        problem = f"the last argument must be on, off or toggle, not {action!r}" if action else "say what to do: on, off or toggle"
+        raise _usage_failure(ctx, errors.UsageError(problem))
+    if not names and not every:
+        raise _usage_failure(ctx, errors.UsageError("name a device or group to switch, or pass --all"))
 
     async def work(service: Any) -> Any:
-        return await service.switch(name, action.value)
+        selection = await service.select(names, every=every)
+        return selection, await service.switch_many(selection.targets, action)
 
-    result = _run(ctx, work, via=via.value, host=host)
-    if as_json:
-        _print(ctx, to_json(result.to_dict()))
-    else:
-        _print(ctx, f"{result.target.full_name}: {onoff(result.on)}" + (f" (via {result.route})" if ctx.obj.verbose else ""))
+    selection, outcomes = _run(ctx, work, via=via.value, host=host)
+    verbose = ctx.obj.verbose
+    _each_result(ctx, selection, outcomes, as_json, one_json=lambda r: r.to_dict(),
+                 text=lambda r: f"{r.target.full_name}: {onoff(r.on)}" + (f" (via {r.route})" if verbose else ""))
 
 
 @app.command()
 def state(
     ctx: typer.Context,
-    name: str = NAME_ARGUMENT,
-    as_json: bool = typer.Option(False, "--json", help="Print the device's own state reply as JSON."),
+    names: list[str] = typer.Argument(..., metavar="NAME...", help=NAMES_HELP, autocompletion=names_and_groups),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the device's own state reply as JSON (for several, a list of {name, ..., reply})."
+    ),
     via: Via = VIA_OPTION,
     host: Optional[str] = HOST_OPTION,
 ) -> None:
-    """Show whether a device is on, its model, on time and outlets."""
+    """Show whether devices are on, their model, on time and outlets."""
     from tpcloud.service import dialect_of
 
     async def work(service: Any) -> Any:
-        return await service.state(name)
+        selection = await service.select(names)
+        return selection, await service.state_many(selection.targets)
 
-    target, info, route = _run(ctx, work, via=via.value, host=host)
-    if as_json:
-        _print(ctx, to_json(info))
-    else:
-        _print(ctx, state_text(dialect_of(target.device).summary(target.device, info, target.outlet)))
-        _note_route(ctx, route)
+    def text(result: Any) -> str:
+        _note_route(ctx, result.route)
+        return state_text(dialect_of(result.target.device).summary(result.target.device, result.info, result.target.outlet))
+
+    selection, outcomes = _run(ctx, work, via=via.value, host=host)
+    _each_result(ctx, selection, outcomes, as_json, one_json=lambda r: r.info, text=text)
+
+
+def _each_result(ctx: typer.Context, selection: Any, outcomes: list[Any], as_json: bool, *,
+                 one_json: Callable[[Any], Any], text: Callable[[Any], str]) -> None:
+    """Print each target's result in order (JSON: one object for one device named directly, else
+    a list with the failures in it), each failure as a line on stderr; exit with the first
+    failure's code."""
+    if as_json and selection.single:
+        if outcomes[0].error is None:
+            _print(ctx, to_json(one_json(outcomes[0].result)))
+    elif as_json:
+        _print(ctx, to_json([outcome.to_dict() for outcome in outcomes]))
+    for outcome in outcomes:
+        if outcome.error is not None:
+            _report(ctx.obj, error_line(outcome.error), outcome.error)
+        elif not as_json:
+            _print(ctx, text(outcome.result))
+    failed = [outcome.error for outcome in outcomes if outcome.error is not None]
+    if failed:
+        raise typer.Exit(failed[0].exit_code)
 
 
 @app.command()
@@ -321,6 +390,116 @@ def doctor(
     checks = _run(ctx, work)
     _print(ctx, to_json([c.to_dict() for c in checks]) if as_json else doctor_table(checks))
     raise typer.Exit(exit_code(checks))
+
+
+# -- capabilities beyond on/off (tpcloud/capabilities) -----------------------------------------
+
+
+def _capability(ctx: typer.Context, name: str, exchange: Any, text: Callable[[str, Any], str], *,
+                as_json: bool, via: "Via", host: Optional[str]) -> None:
+    """Run one capability's exchange with NAME over the usual routes and print its result."""
+    from tpcloud.output import capability_dict
+
+    async def work(service: Any) -> Any:
+        return await service.call(name, exchange)
+
+    target, result, route = _run(ctx, work, via=via.value, host=host)
+    _print(ctx, to_json(capability_dict(target, result, route)) if as_json else text(target.full_name, result))
+    _note_route(ctx, route)
+
+
+class LedAction(str, Enum):
+    on = "on"
+    off = "off"
+
+
+@app.command()
+def led(
+    ctx: typer.Context,
+    name: str = NAME_ARGUMENT,
+    action: Optional[LedAction] = typer.Argument(None, metavar="[on|off]", help="Switch the LED; without it, show it."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    via: Via = VIA_OPTION,
+    host: Optional[str] = HOST_OPTION,
+) -> None:
+    """Show the status LED of a plug, switch or strip, or switch it on or off."""
+    from tpcloud.capabilities import led as capability
+    from tpcloud.output import led_text
+
+    exchange = capability.exchange(None if action is None else action is LedAction.on)
+    _capability(ctx, name, exchange, led_text, as_json=as_json, via=via, host=host)
+
+
+@app.command()
+def light(
+    ctx: typer.Context,
+    name: str = NAME_ARGUMENT,
+    brightness: Optional[int] = typer.Option(None, "--brightness", metavar="N", help="Brightness, 1-100 %."),
+    temp: Optional[int] = typer.Option(None, "--temp", metavar="K", help="White colour temperature in kelvin (the bulb's own range)."),
+    hue: Optional[int] = typer.Option(None, "--hue", metavar="H", help="Colour hue, 0-360."),
+    saturation: Optional[int] = typer.Option(None, "--saturation", metavar="S", help="Colour saturation, 0-100 %."),
+    transition: Optional[int] = typer.Option(None, "--transition", metavar="MS", help="Fade over MS milliseconds (Kasa bulbs and dimmers)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    via: Via = VIA_OPTION,
+    host: Optional[str] = HOST_OPTION,
+) -> None:
+    """Set a bulb's or dimmer's brightness, colour temperature or colour (and switch it on).
+
+    Values are checked against what the light says it supports; one outside it exits 2.
+    """
+    from tpcloud.capabilities import light as capability
+    from tpcloud.output import light_text
+
+    change = capability.Change(brightness, temp, hue, saturation, transition)
+    try:
+        change.check()
+    except errors.TpcloudError as exc:
+        raise _usage_failure(ctx, exc) from None
+    _capability(ctx, name, capability.exchange(change), light_text, as_json=as_json, via=via, host=host)
+
+
+@app.command()
+def energy(
+    ctx: typer.Context,
+    name: str = NAME_ARGUMENT,
+    daily: bool = typer.Option(False, "--daily", help="Energy per day of a month (Kasa meters)."),
+    monthly: bool = typer.Option(False, "--monthly", help="Energy per month of a year (Kasa meters)."),
+    month: Optional[int] = typer.Option(None, "--month", metavar="M", help="With --daily: the month, 1-12 [default: this one]."),
+    year: Optional[int] = typer.Option(None, "--year", metavar="Y", help="With --daily or --monthly: the year [default: this one]."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    via: Via = VIA_OPTION,
+    host: Optional[str] = HOST_OPTION,
+) -> None:
+    """Show what a plug, bulb or strip outlet with an energy meter draws, and has used.
+
+    Power in W, voltage in V, current in A, energy in kWh, whatever units the device reports;
+    a strip named as a whole shows the sum of its outlets. A device without a meter exits 5.
+    """
+    import datetime
+
+    from tpcloud.capabilities import energy as capability
+    from tpcloud.output import history_text, reading_text
+
+    today = datetime.date.fromtimestamp(ctx.obj.clock())
+    try:
+        if daily and monthly:
+            raise errors.UsageError("--daily and --monthly cannot be combined")
+        if month is not None and not daily:
+            raise errors.UsageError("--month goes with --daily")
+        if year is not None and not (daily or monthly):
+            raise errors.UsageError("--year goes with --daily or --monthly")
+        if month is not None and not 1 <= month <= 12:
+            raise errors.UsageError(f"--month must be 1-12, not {month}")
+        if year is not None and not 2000 <= year <= today.year:
+            raise errors.UsageError(f"--year must be 2000-{today.year}, not {year}")
+    except errors.TpcloudError as exc:
+        raise _usage_failure(ctx, exc) from None
+    if daily or monthly:
+        period = capability.DAILY if daily else capability.MONTHLY
+        exchange = capability.history(period, year or today.year, month or today.month)
+        _capability(ctx, name, exchange, history_text, as_json=as_json, via=via, host=host)
+    else:
+        _capability(ctx, name, capability.reading(today), reading_text, as_json=as_json, via=via, host=host)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Shell completion: device names from the local cache, and bash quoting for them.
+"""Shell completion: device names from the local cache, groups from config.toml, bash quoting.
 
 Completion runs on every <TAB>, so it must answer at once and never wait: names come from the
 cached device list (whatever its age) and nothing else — no network, no secret store, and no
@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import re
 
+import typer
 from typer._click.shell_completion import CompletionItem, add_completion_class
 from typer._completion_classes import BashComplete
 
 from tpcloud.cache import DeviceCache
-from tpcloud.config import Settings
+from tpcloud.config import Settings, load_groups
 from tpcloud.devices import Device, Target, resolve
 from tpcloud.errors import TpcloudError
 
@@ -36,6 +37,30 @@ def device_names(incomplete: str) -> list[tuple[str, str]]:
                 if name.startswith(incomplete) and _picks(devices, name, target):
                     names.append((name, about))
     return names
+
+
+def names_and_groups(incomplete: str) -> list[tuple[str, str]]:
+    """Device names, then the groups of config.toml, for commands that take several names."""
+    try:
+        groups = load_groups(Settings.from_env(os.environ).config_dir)
+    except TpcloudError:  # a broken config.toml: the command itself will say so
+        groups = {}
+    found = [(name, f"group of {len(members)}") for name, members in groups.items() if name.startswith(incomplete)]
+    return device_names(incomplete) + found
+
+
+# What `switch` does to each device it names.
+ACTIONS = ("on", "off", "toggle")
+
+
+def switch_words(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """What may come next in `switch NAME... on|off|toggle`: a name, and once a name (or --all)
+    is given, the action (Click offers only the first argument of a variadic one, so the names'
+    completion offers the action as well)."""
+    words = names_and_groups(incomplete)
+    if ctx.params.get("words") or ctx.params.get("every"):
+        words += [(action, "what to do") for action in ACTIONS if action.startswith(incomplete)]
+    return words
 
 
 def _picks(devices: list[Device], name: str, target: Target) -> bool:

@@ -6,6 +6,7 @@ pass their own environment instead of patching globals.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -75,3 +76,42 @@ def parse_targets(value: str) -> tuple[str, ...]:
     if not targets:
         raise UsageError("the discovery target is empty")
     return targets
+
+
+def load_groups(config_dir: Path) -> dict[str, tuple[str, ...]]:
+    """The named groups of ``config.toml``'s ``[groups]`` table, by case-folded name.
+
+    No file means no groups. A file that cannot be read is an error rather than no groups, so a
+    typo never makes ``switch evening off`` mean something else. On Python 3.10, which has no
+    tomllib, an existing file is an error saying so (tpcloud does not parse TOML itself).
+    """
+    path = config_dir / "config.toml"
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        version = ".".join(map(str, sys.version_info[:2]))
+        raise UsageError(
+            f"{path} needs Python 3.11 or newer to be read (this is Python {version})",
+            hint="run tpcloud with Python 3.11+, or move config.toml aside to do without groups",
+        ) from None
+    try:
+        table = tomllib.loads(raw.decode("utf-8")).get("groups", {})
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{path} is not valid TOML: {exc}") from None
+    wanted = 'write groups as [groups] then evening = ["Desk Lamp", "Office Strip/Printer"]'
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: groups must be a table", hint=wanted)
+    groups: dict[str, tuple[str, ...]] = {}
+    for name, members in table.items():
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) and m.strip() for m in members):
+            raise UsageError(f'{path}: group "{name}" must be a list of one or more device names', hint=wanted)
+        if name.strip().casefold() in groups:
+            raise UsageError(f'{path}: more than one group is named "{name}" (names ignore case)')
+        groups[name.strip().casefold()] = tuple(members)
+    return groups

@@ -47,6 +47,35 @@ class RefreshTokenRejected(AuthError):
     """The cloud no longer accepts the refresh token."""
 
 
+class NeedsV2Login(AuthError):
+    """The V1 login was refused the way it is for accounts with 2-step verification (-23003)."""
+
+
+class MfaRequired(AuthError):
+    """The cloud wants a 2-step verification code before it gives a token.
+
+    ``process_id`` (the cloud's MFAProcessId, when it sent one) ties the code to this login;
+    ``mfa_types`` are the ways the cloud offers to send the code (1 app push, 2 e-mail).
+    """
+
+    def __init__(
+        self, message: str, *, process_id: str | None = None, mfa_types: tuple[int, ...] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.process_id = process_id
+        self.mfa_types = mfa_types
+
+
+class MfaCodeSent(TpcloudError):
+    """A 2-step verification code is on its way and no one is at a terminal to type it.
+
+    Not a failure: a script finishes the login with ``tpcloud login --code CODE``. Its own exit
+    code lets the script tell this from a refused login.
+    """
+
+    exit_code = 10
+
+
 class NameNotFound(TpcloudError):
     """No device, or more than one, matches the name given."""
 

@@ -113,3 +113,58 @@ def error_line(exc: TpcloudError) -> str:
     """`tpcloud: <what went wrong> (<what to do>)` — one line on stderr."""
     text = " ".join(str(exc).split())
     return f"tpcloud: {text}" + (f" ({exc.hint})" if exc.hint else "")
+
+
+# -- capabilities (light, energy, led): results are tpcloud.capabilities values ------------------
+
+
+def capability_dict(target: Any, result: Any, route: Any) -> dict[str, Any]:
+    """The `--json` shape of `light`, `energy` and `led`: which device, the result, the route."""
+    return {
+        "name": target.full_name,
+        "device_id": target.device.device_id,
+        "outlet_id": target.outlet.id if target.outlet else None,
+        **result.to_dict(),
+        **route.to_dict(),
+    }
+
+
+def led_text(name: str, state: Any) -> str:
+    """`Desk Lamp: LED on`, with a SMART rule that is more than on/off (`night_mode`) in brackets."""
+    mode = f" ({state.mode})" if state.mode not in (None, "always", "never") else ""
+    return f"{name}: LED {onoff(state.on)}{mode}"
+
+
+def reading_text(name: str, reading: Any) -> str:
+    """`Kettle: 61.8 W, 230.8 V, 0.451 A; today 0.120 kWh, this month 1.500 kWh, total 16.323 kWh`."""
+    now = [f"{reading.power_w:.1f} W"]
+    now += [f"{reading.voltage_v:.1f} V"] if reading.voltage_v is not None else []
+    now += [f"{reading.current_a:.3f} A"] if reading.current_a is not None else []
+    energy = [
+        f"{label} {kwh:.3f} kWh"
+        for label, kwh in (("today", reading.today_kwh), ("this month", reading.month_kwh), ("total", reading.total_kwh))
+        if kwh is not None
+    ]
+    return f"{name}: " + ", ".join(now) + ("; " + ", ".join(energy) if energy else "")
+
+
+def history_text(name: str, history: Any) -> str:
+    """A heading, then one line per day or month with its energy, and their sum."""
+    period = f"{history.year}-{history.month:02d}" if history.month else str(history.year)
+    unit = "day" if history.period == "daily" else "month"
+    lines = [f"{name}: kWh per {unit} in {period}"]
+    lines += [f"  {label:<10}  {kwh:9.3f}" for label, kwh in history.entries]
+    lines.append(f"  {'total':<10}  {sum(kwh for _, kwh in history.entries):9.3f}")
+    return "\n".join(lines)
+
+
+def light_text(name: str, state: Any) -> str:
+    """`Hall Bulb: on, brightness 50%, 2700 K` (or `hue 240, saturation 100%` in colour mode)."""
+    parts = [f"{name}: {onoff(state.on)}"]
+    if state.brightness is not None:
+        parts.append(f"brightness {state.brightness}%")
+    if state.color_temp:
+        parts.append(f"{state.color_temp} K")
+    elif state.hue is not None:
+        parts.append(f"hue {state.hue}, saturation {state.saturation}%")
+    return ", ".join(parts)

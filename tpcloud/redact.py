@@ -12,7 +12,8 @@ from typing import Any
 
 MASK = "***"
 SECRET_KEYS = frozenset(
-    {"token", "refreshToken", "refresh_token", "cloudPassword", "password", "password2", "terminalUUID"}
+    {"token", "refreshToken", "refresh_token", "cloudPassword", "password", "password2", "terminalUUID",
+     "MFAProcessId"}
 )
 _URL_TOKEN = re.compile(r"([?&]token=)[^&\s]+")
 

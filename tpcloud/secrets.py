@@ -18,7 +18,12 @@ if TYPE_CHECKING:
 
 SERVICE = "tpcloud"
 # Everything tpcloud keeps; lan_sessions holds the KLAP/AES sessions of tpcloud.lan.sessions.
-NAMES = ("token", "refresh_token", "terminal_uuid", "username", "password", "lan_sessions")
+# cloud_api ("v1" or "v2") and cloud_url (V2's regional server) say where the token is valid;
+# mfa_pending is a login waiting for its 2-step verification code (tpcloud.cloud.session).
+NAMES = (
+    "token", "refresh_token", "terminal_uuid", "username", "password", "lan_sessions",
+    "cloud_api", "cloud_url", "mfa_pending",
+)
 STORE_VAR = "TPCLOUD_SECRET_STORE"
 _USE_FILE = f"use the file store: {STORE_VAR}=file"
 

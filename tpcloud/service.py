@@ -17,9 +17,10 @@ import asyncio
 import json
 from dataclasses import dataclass, replace
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar
 
 from tpcloud import errors
+from tpcloud.config import load_groups
 from tpcloud.devices import Device, Target, resolve
 from tpcloud.dialects import iot, smart
 from tpcloud.lan.discovery import Found, discover, normalise_mac
@@ -32,6 +33,15 @@ if TYPE_CHECKING:
     from tpcloud.lan.links import LanLinks
 
 VIAS = ("auto", "local", "cloud")
+T = TypeVar("T")
+# What a capability runs against one device: given the target and a `send` for raw requests in
+# the device's dialect (each carried over the route rules), it returns its result.
+Exchange = Callable[[Target, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]], Awaitable[T]]
+# How many devices one command switches (or reads) at once; more wait for a free turn.
+_MANY_CONCURRENCY = 32
+# Device types `switch --all` includes: plugs, wall switches and dimmers, strips, bulbs (not
+# hubs, cameras or sensors, which have no relay).
+_SWITCHABLE = ("PLUG", "SWITCH", "BULB")
 # How many devices the device-list refresh asks for their outlets at once.
 _OUTLET_LOOKUP_CONCURRENCY = 8
 # In `auto`, a cached LAN address gets this long before the cloud is tried instead.
@@ -74,6 +84,15 @@ class Route:
         return {"route": self.kind, **({"wire": self.wire, "address": self.address} if self.kind == "local" else {})}
 
 
+def _identity(target: Target) -> dict[str, Any]:
+    """How JSON output names a target."""
+    return {
+        "name": target.full_name,
+        "device_id": target.device.device_id,
+        "outlet_id": target.outlet.id if target.outlet else None,
+    }
+
+
 @dataclass(frozen=True)
 class SwitchResult:
     target: Target
@@ -81,13 +100,49 @@ class SwitchResult:
     route: Route
 
     def to_dict(self) -> dict[str, Any]:
+        return {**_identity(self.target), "on": self.on, "state": "on" if self.on else "off", **self.route.to_dict()}
+
+
+@dataclass(frozen=True)
+class StateResult:
+    """A target's state in its device's own terms (``info``), and the route that read it."""
+
+    target: Target
+    info: dict[str, Any]
+    route: Route
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**_identity(self.target), "reply": self.info, **self.route.to_dict()}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The targets a command's names mean, in order, each once.
+
+    ``single`` is true when one NAME named one device directly (not a group, not ``--all``):
+    the command then prints the one-device forms it always has.
+    """
+
+    targets: list[Target]
+    single: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One target's share of a command run on several: its result, or the error that stopped it."""
+
+    target: Target
+    result: Any = None
+    error: errors.TpcloudError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """An entry of the `--json` list: the result's fields and "error": null, or which target
+        failed and why."""
+        if self.error is None:
+            return {**self.result.to_dict(), "error": None}
         return {
-            "name": self.target.full_name,
-            "device_id": self.target.device.device_id,
-            "outlet_id": self.target.outlet.id if self.target.outlet else None,
-            "on": self.on,
-            "state": "on" if self.on else "off",
-            **self.route.to_dict(),
+            **_identity(self.target),
+            "error": {"message": self.error.message, "hint": self.error.hint, "exit_code": self.error.exit_code},
         }
 
 
@@ -105,6 +160,8 @@ class DeviceService:
         self._links: "LanLinks | None" = None
         self._refreshed = False
         self._terminal_uuid = ""
+        # The fallback discovery of this command, shared by every device that needs one.
+        self._fallback_discovery: "asyncio.Task[list[Found]] | None" = None
 
     async def __aenter__(self) -> "DeviceService":
         return self
@@ -117,19 +174,35 @@ class DeviceService:
 
     @property
     def cloud(self) -> "CloudSession":
-        """The account's cloud session, opened on first use."""
+        """The account's cloud session, opened on first use, on the API (V1 or V2) it logged in with."""
         if self._cloud is None:
-            from tpcloud.cloud.client import CloudClient
-            from tpcloud.cloud.session import CloudSession
-
-            factory = self._factory
-            self._http = factory.http_client()
-            client = CloudClient(self._http, factory.settings.cloud_url, timeout=factory.settings.timeout, log=factory.log)
-            self._cloud = CloudSession(
-                client, factory.secrets, factory.redactor,
-                renewal_lock=factory.settings.config_dir / "renewal.lock", lock_wait=factory.settings.timeout,
-            )
+            secrets = self._factory.secrets
+            self._cloud = self._open_cloud(secrets.get("cloud_api") or "v1", secrets.get("cloud_url"))
         return self._cloud
+
+    def _open_cloud(self, api: str, app_url: str | None = None) -> "CloudSession":
+        """A session on API ("v1" or "v2", whose account calls go to APP_URL), with its own HTTP client."""
+        from tpcloud.cloud.client import CloudClient
+        from tpcloud.cloud.session import CloudSession
+
+        factory = self._factory
+        settings = factory.settings
+        client: CloudClient
+        if api == "v2":
+            from tpcloud.cloud import v2
+
+            self._http = v2.http_client(settings.timeout, v2.extra_ca_files(factory.env))
+            client = v2.V2Client(
+                self._http, v2.base_url(factory.env), app_url=app_url, timeout=settings.timeout,
+                clock=factory.clock, log=factory.log,
+            )
+        else:
+            self._http = factory.http_client()
+            client = CloudClient(self._http, settings.cloud_url, timeout=settings.timeout, log=factory.log)
+        return CloudSession(
+            client, factory.secrets, factory.redactor,
+            renewal_lock=settings.config_dir / "renewal.lock", lock_wait=settings.timeout,
+        )
 
     @property
     def links(self) -> "LanLinks":
@@ -152,14 +225,59 @@ class DeviceService:
 
     # -- the account -------------------------------------------------------------------------
 
-    async def login(self, username: str, password: str, *, store_password: bool) -> tuple[str, str]:
-        """Log in; return the account's e-mail and a description of where the secrets went."""
+    async def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        store_password: bool,
+        api: str = "auto",
+        code_via: str | None = None,
+        ask_code: Callable[[str], str] | None = None,
+    ) -> tuple[str, str]:
+        """Log in; return the account's e-mail and a description of where the secrets went.
+
+        API "auto" tries V1 first and moves to V2 when V1 refuses the way it does for accounts
+        with 2-step verification. For code_via and ask_code, see ``CloudSession.login``.
+        """
+        before = self._account_now()
+        options: dict[str, Any] = {"store_password": store_password, "code_via": code_via, "ask_code": ask_code}
+        await self._reopen_cloud("v2" if api == "v2" else "v1")
+        try:
+            result = await self._cloud.login(username, password, **options)
+        except errors.NeedsV2Login:
+            if api != "auto":
+                raise
+            self._factory.log("the V1 login was refused as it is for 2-step verification; trying the V2 login")
+            await self._reopen_cloud("v2")
+            result = await self._cloud.login(username, password, **options)
+        return self._logged_in(before, result)
+
+    async def finish_login(self, code: str) -> tuple[str, str]:
+        """Finish the login that waits for a 2-step verification CODE (``tpcloud login --code``)."""
+        from tpcloud.cloud.session import pending_mfa
+
+        before = self._account_now()
+        pending = pending_mfa(self._factory.secrets)
+        await self._reopen_cloud("v2", pending["url"] if pending else None)
+        result = await self.cloud.finish_mfa(code)
+        return self._logged_in(before, result)
+
+    async def _reopen_cloud(self, api: str, app_url: str | None = None) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        self._cloud = self._open_cloud(api, app_url)
+
+    def _account_now(self) -> tuple[str, str]:
         secrets = self._factory.secrets
-        previous = secrets.get("username")
-        result = await self.cloud.login(username, password, store_password=store_password)
-        if previous and previous.casefold() != username.casefold():
-            self._factory.cache.clear()  # another account's devices
-        return str(result.get("email") or username), secrets.description
+        return (secrets.get("username") or "").casefold(), secrets.get("cloud_api") or "v1"
+
+    def _logged_in(self, before: tuple[str, str], result: dict[str, Any]) -> tuple[str, str]:
+        """Forget cached devices of another account or API (their appServerUrls), and say who logged in."""
+        now = self._account_now()
+        if before[0] and before != now:
+            self._factory.cache.clear()
+        return str(result.get("email") or self._factory.secrets.get("username")), self._factory.secrets.description
 
     def logout(self) -> None:
         """Forget every secret and everything cached."""
@@ -207,13 +325,36 @@ class DeviceService:
 
     async def resolve(self, name: str) -> Target:
         """The device or outlet NAME means; an unknown name refreshes the list once first."""
+        return await self._looked_up(lambda devices: resolve(devices, name))
+
+    async def _looked_up(self, pick: Callable[[list[Device]], T]) -> T:
+        """PICK(devices) on the cached list; when it meets an unknown name, once more on a fresh one."""
         devices = await self.devices()
         try:
-            return resolve(devices, name)
+            return pick(devices)
         except errors.NameNotFound:
             if self._refreshed:
                 raise
-        return resolve(await self._refresh(), name)
+        return pick(await self._refresh())
+
+    async def select(self, names: Sequence[str], *, every: bool = False) -> Selection:
+        """What NAMES (devices, outlets, groups of config.toml) or EVERY mean, before anything is done.
+
+        Every name is resolved first (one cache load, at most one refresh), so a typo fails the
+        command before any device is switched. A device named twice, directly or in a group,
+        is done once, where it first appears.
+        """
+        if every:
+            if names:
+                raise errors.UsageError("--all switches every device; name none with it")
+            devices = await self.devices()
+            return Selection([t for d in devices if _switchable(d) for t in _outlets_or_device(d)], single=False)
+        groups = load_groups(self._factory.settings.config_dir)
+        targets = await self._looked_up(lambda devices: _expand(devices, names, groups))
+        if self._host is not None and len(targets) > 1:
+            raise errors.UsageError("--host is the address of one device; name only one with it")
+        single = len(names) == 1 and names[0].strip().casefold() not in groups
+        return Selection(targets, single)
 
     def lan_addresses(self, devices: list[Device]) -> dict[str, Found]:
         """Each device's last known LAN address, by deviceId."""
@@ -221,9 +362,35 @@ class DeviceService:
 
     # -- commands ----------------------------------------------------------------------------
 
-    async def switch(self, name: str, action: str) -> SwitchResult:
-        """Turn NAME on, off, or to the opposite of its current state."""
-        target = await self.resolve(name)
+    async def switch_many(self, targets: Sequence[Target], action: str) -> list[Outcome]:
+        """Turn each target on, off, or to the opposite of its state, all at once; in order."""
+        return await self._each(targets, lambda target: self._switch(target, action))
+
+    async def state_many(self, targets: Sequence[Target]) -> list[Outcome]:
+        """Each target's state, all read at once; in order."""
+
+        async def read(target: Target) -> StateResult:
+            return StateResult(target, *await self._read(target))
+
+        return await self._each(targets, read)
+
+    async def _each(self, targets: Sequence[Target], work: Callable[[Target], Awaitable[Any]]) -> list[Outcome]:
+        """WORK(target) for every target concurrently, a bounded number at a time; a failure is
+        that target's outcome and stops no other. Targets of one device (outlets of a strip) take
+        turns, as the device's link carries one request at a time."""
+        limit = asyncio.Semaphore(_MANY_CONCURRENCY)
+        turns = {target.device.device_id: asyncio.Lock() for target in targets}
+
+        async def one(target: Target) -> Outcome:
+            async with turns[target.device.device_id], limit:
+                try:
+                    return Outcome(target, await work(target))
+                except errors.TpcloudError as exc:
+                    return Outcome(target, error=_about(target, exc))
+
+        return list(await asyncio.gather(*(one(target) for target in targets)))
+
+    async def _switch(self, target: Target, action: str) -> SwitchResult:
         dialect = dialect_of(target.device)
         if action == "toggle":
             info, _ = await self._read(target)
@@ -247,6 +414,15 @@ class DeviceService:
         reply, route = await self._request(target, dialect_of(target.device).for_outlet(request, target.outlet))
         return target, reply, route
 
+    async def call(self, name: str, work: "Exchange[T]") -> tuple[Target, T, Route]:
+        """Run a capability's exchange (``tpcloud.capabilities``) with NAME over the usual routes."""
+        target = await self.resolve(name)
+        try:
+            result, route = await self._exchange(target, work)
+        except errors.TpcloudError as exc:
+            raise _about(target, exc) from None
+        return target, result, route
+
     async def discover(self, targets: tuple[str, ...] | None, timeout: float) -> list[tuple[Found, Device | None]]:
         """Every device that answers discovery, with its account entry where there is one."""
         found = await self._discover(targets, timeout)
@@ -260,6 +436,10 @@ class DeviceService:
 
     async def _read(self, target: Target) -> tuple[dict[str, Any], Route]:
         """The device's state, read over whichever route works."""
+        return await self._exchange(target, lambda t, send: dialect_of(t.device).read_state(send, t.outlet))
+
+    async def _exchange(self, target: Target, work: "Exchange[T]") -> tuple[T, Route]:
+        """WORK(target, send), each of its requests carried over whichever route works; the last route."""
         routes: list[Route] = []
 
         async def send(request: dict[str, Any]) -> dict[str, Any]:
@@ -267,8 +447,8 @@ class DeviceService:
             routes.append(route)
             return reply
 
-        info = await dialect_of(target.device).read_state(send, target.outlet)
-        return info, routes[-1]
+        result = await work(target, send)
+        return result, routes[-1]
 
     async def _request(self, target: Target, request: dict[str, Any]) -> tuple[dict[str, Any], Route]:
         """Carry REQUEST to the target's device; errors name the device they are about."""
@@ -376,7 +556,10 @@ class DeviceService:
         return bool(mac and mac == normalise_mac(found.mac)) or bool(found.device_id and found.device_id == device.device_id)
 
     async def _find_on_lan(self, device: Device) -> Found | None:
-        answers = await self._discover(None, self._discovery_timeout())
+        """DEVICE's answer to discovery; one discovery serves all the devices of a command."""
+        if self._fallback_discovery is None:
+            self._fallback_discovery = asyncio.ensure_future(self._discover(None, self._discovery_timeout()))
+        answers = await self._fallback_discovery
         return next((f for f in answers if self._matches(device, f)), None)
 
     def _discovery_timeout(self) -> float:
@@ -411,3 +594,45 @@ class DeviceService:
         if not isinstance(data, dict):
             raise errors.ProtocolError("the cloud's passthrough reply has no responseData object")
         return data
+
+
+def _about(target: Target, exc: errors.TpcloudError) -> errors.TpcloudError:
+    """EXC, its message naming TARGET (errors of carried requests name it already)."""
+    if not exc.message.startswith(f"{target.full_name}: "):
+        exc.message = f"{target.full_name}: {exc.message}"
+    return exc
+
+
+def _switchable(device: Device) -> bool:
+    return any(kind in device.device_type.upper() for kind in _SWITCHABLE)
+
+
+def _outlets_or_device(device: Device) -> list[Target]:
+    """A strip's outlets each on its own (as `state` shows them); any other device whole."""
+    return [Target(device, outlet) for outlet in device.outlets] or [Target(device)]
+
+
+def _expand(devices: list[Device], names: Sequence[str], groups: dict[str, tuple[str, ...]]) -> list[Target]:
+    """The targets NAMES mean, groups replaced by their members, each target once."""
+    chosen: dict[Target, None] = {}
+    for name in names:
+        members = groups.get(name.strip().casefold())
+        if members is None:
+            chosen.setdefault(resolve(devices, name))
+            continue
+        try:
+            device = resolve(devices, name)
+        except errors.NameNotFound:
+            pass  # no device has this name: it is the group's
+        else:
+            raise errors.NameNotFound(
+                f'"{name}" is both a group in config.toml and a device ({device.full_name})',
+                hint="rename the group, or name the device by its id",
+            )
+        for member in members:
+            try:
+                chosen.setdefault(resolve(devices, member))
+            except errors.NameNotFound as exc:
+                exc.message = f'group "{name}": {exc.message}'
+                raise
+    return list(chosen)

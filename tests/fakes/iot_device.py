@@ -20,6 +20,11 @@ Choices not checked against a device (documented so tests can rely on them):
 - On bulbs ``system.set_relay_state`` / ``system.set_led_off`` answer -2 (bulbs use the lighting
   service); ``set_dev_alias`` works under ``system`` and ``smartlife.iot.common.system``.
 - ``on_time`` is not a clock: it keeps the fixture value until the state changes, then is 0.
+- Energy history (``get_daystat`` / ``get_monthstat``) is in no fixture: it starts empty and
+  tests add days with ``record_energy``; entries use the unit style of the meter's
+  ``get_realtime`` (``energy_wh`` next to ``power_mw``, else ``energy`` in kWh). A strip's outlets
+  (``context``) each have their own history, and their own readings in ``outlet_realtime``.
+- ``smartlife.iot.dimmer.set_dimmer_transition`` fades to ``brightness`` and switches the relay on.
 - Read-only methods present in the fixture (e.g. ``smartlife.iot.dimmer.get_dimmer_parameters``,
   ``smartlife.iot.PIR.get_config``) are replayed from it.
 """
@@ -27,6 +32,7 @@ Choices not checked against a device (documented so tests can rely on them):
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 import json
 import threading
@@ -152,6 +158,11 @@ class IotDevice:
                 self.realtime = {k: v for k, v in fixture_rt.items() if k != "err_code"}
             else:
                 self.realtime = dict(_DEFAULT_REALTIME)
+
+        # per-outlet readings of a strip (by outlet index; default: the fixture's) and energy
+        # history by outlet index (None = the device itself): {date: Wh}
+        self.outlet_realtime: dict[int | None, dict] = {}
+        self.energy_days: dict[int | None, dict[datetime.date, int]] = {}
 
         # light state of bulbs: keep the "on" parameters separately, render like the device
         self._light: dict | None = None
@@ -354,10 +365,8 @@ class IotDevice:
             return h
         if module == BULB_SYSTEM and self.is_bulb:
             return {"set_dev_alias": self._set_dev_alias}
-        if module == EMETER and self.has_emeter and not self.is_bulb:
-            return {"get_realtime": self._get_realtime}
-        if module == BULB_EMETER and self.has_emeter and self.is_bulb:
-            return {"get_realtime": self._get_realtime}
+        if module == (BULB_EMETER if self.is_bulb else EMETER) and self.has_emeter:
+            return {"get_realtime": self._get_realtime, "get_daystat": self._get_daystat, "get_monthstat": self._get_monthstat}
         if self.is_bulb and self._light is not None:
             if module == LIGHTING and (LIGHTING in self.data or LIGHTSTRIP not in self.data):
                 return {
@@ -370,7 +379,8 @@ class IotDevice:
                     "set_light_state": self._transition_light_state,
                 }
         if module == DIMMER and self.is_dimmer:
-            return {"set_brightness": self._set_brightness, "set_switch_state": self._set_relay_state}
+            return {"set_brightness": self._set_brightness, "set_switch_state": self._set_relay_state,
+                    "set_dimmer_transition": self._set_dimmer_transition}
         if module in (EMETER, BULB_EMETER, LIGHTING, LIGHTSTRIP, DIMMER, BULB_SYSTEM):
             return None
         if module in self.data and _module_supported(self.data[module]):
@@ -429,11 +439,45 @@ class IotDevice:
         return {}
 
     # ------------------------------------------------------------------ energy
+    def _slot(self, targets: list[dict] | None) -> int | None:
+        """The outlet index a ``context`` names (the first, as devices read one), or None."""
+        return None if targets is None else self.children.index(targets[0])
+
     def _get_realtime(self, params: dict, targets: list[dict] | None) -> dict:
-        out = copy.deepcopy(self.realtime or {})
-        if targets is not None and "slot_id" in out:
-            out["slot_id"] = self.children.index(targets[0])
+        slot = self._slot(targets)
+        out = copy.deepcopy(self.outlet_realtime.get(slot, self.realtime) or {})
+        if slot is not None and "slot_id" in out:
+            out["slot_id"] = slot
         return out
+
+    def record_energy(self, day: datetime.date, wh: int, child_index: int | None = None) -> None:
+        """Test set-up: the meter (or an outlet's) measured WH on DAY."""
+        with self._lock:
+            self.energy_days.setdefault(child_index, {})[day] = wh
+
+    def _energy(self, wh: int) -> dict:
+        """An amount in the meter's own unit style."""
+        return {"energy_wh": wh} if "power_mw" in (self.realtime or {}) else {"energy": wh / 1000}
+
+    def _get_daystat(self, params: dict, targets: list[dict] | None) -> dict:
+        year, month = params.get("year"), params.get("month")
+        if not _int_in(year, 2000, 2100) or not _int_in(month, 1, 12):
+            return dict(ERR_INVALID_ARG)
+        days = self.energy_days.get(self._slot(targets), {})
+        return {"day_list": [
+            {"year": d.year, "month": d.month, "day": d.day, **self._energy(wh)}
+            for d, wh in sorted(days.items()) if (d.year, d.month) == (year, month)
+        ]}
+
+    def _get_monthstat(self, params: dict, targets: list[dict] | None) -> dict:
+        year = params.get("year")
+        if not _int_in(year, 2000, 2100):
+            return dict(ERR_INVALID_ARG)
+        months: dict[int, int] = {}
+        for d, wh in self.energy_days.get(self._slot(targets), {}).items():
+            if d.year == year:
+                months[d.month] = months.get(d.month, 0) + wh
+        return {"month_list": [{"year": year, "month": m, **self._energy(wh)} for m, wh in sorted(months.items())]}
 
     # ------------------------------------------------------------------ dimmer
     def _set_brightness(self, params: dict, targets: Any) -> dict:
@@ -441,6 +485,14 @@ class IotDevice:
         if not _int_in(value, 0, 100):
             return dict(ERR_INVALID_ARG)
         self.sysinfo["brightness"] = int(value)
+        return {}
+
+    def _set_dimmer_transition(self, params: dict, targets: Any) -> dict:
+        value, duration = params.get("brightness"), params.get("duration")
+        if not _int_in(value, 1, 100) or not _int_in(duration, 0, 10_000_000):
+            return dict(ERR_INVALID_ARG)
+        self.sysinfo["brightness"] = int(value)
+        self._set_relay(1)
         return {}
 
     # ------------------------------------------------------------------ bulbs
@@ -492,5 +544,5 @@ class IotDevice:
 
 
 _CONTEXT_METHODS = frozenset(
-    {"set_relay_state", "set_dev_alias", "get_realtime", "set_led_off"}
+    {"set_relay_state", "set_dev_alias", "get_realtime", "get_daystat", "get_monthstat", "set_led_off"}
 )

@@ -1,7 +1,8 @@
 """The V1 TP-Link cloud API: one JSON POST per call, its error codes mapped to tpcloud errors.
 
 This layer knows the wire shape of the cloud and nothing about tokens' lifecycle or devices'
-names: ``CloudSession`` (session.py) decides when to refresh or log in again.
+names: ``CloudSession`` (session.py) decides when to refresh or log in again. The signed V2 API
+(v2.py) is this client with signed headers, other paths and its own login.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ MAX_REPLY = 4 * 2**20
 
 _BUG_HINT = "this is a tpcloud bug: please report it with the output of `tpcloud -v ...`"
 _LOGIN_HINT = "run `tpcloud login`"
+_V2_HINT = "run `tpcloud login --api auto` (or `--api v2`): the V2 login handles it"
 
 # code -> (error class, message, hint); the messages follow protocols.md §3.
 _CLOUD_ERRORS: dict[int, tuple[type[errors.TpcloudError], str, str | None]] = {
@@ -47,8 +49,8 @@ _CLOUD_ERRORS: dict[int, tuple[type[errors.TpcloudError], str, str | None]] = {
     -20004: (errors.RateLimited, "the cloud is rate-limiting this account", "wait a few minutes before trying again"),
     -10200: (errors.RateLimited, "the cloud is rate-limiting this account", "wait a few minutes before trying again"),
     -10201: (errors.RateLimited, "the cloud is rate-limiting this account", "wait a few minutes before trying again"),
-    -20677: (errors.AuthError, "this account uses 2-step verification, which the V1 cloud login cannot do", "switch 2-step verification off in the app to use tpcloud for now"),
-    -23003: (errors.AuthError, "the cloud refused the V1 login (-23003 App version is too old), as it does for accounts with 2-step verification", "switch 2-step verification off in the app to use tpcloud for now"),
+    -20677: (errors.NeedsV2Login, "this account uses 2-step verification, which the V1 cloud login cannot do", _V2_HINT),
+    -23003: (errors.NeedsV2Login, "the cloud refused the V1 login (-23003 App version is too old), as it does for accounts with 2-step verification", _V2_HINT),
 }
 _BUG_CODES = {-20103, -20104, -20105, -20106, -20107, -10000, -10100, -10101}
 
@@ -82,6 +84,10 @@ def check_token_destination(url: str, base_url: str) -> None:
 class CloudClient:
     """Calls V1 cloud methods with a timeout and a bounded retry of transient failures."""
 
+    api = "v1"
+    # The server account calls go to; V2 has a regional one, V1 uses base_url for everything.
+    app_url: str | None = None
+
     def __init__(
         self,
         http: "httpx.AsyncClient",
@@ -103,23 +109,43 @@ class CloudClient:
         self, method: str, params: dict[str, Any] | None = None, *, url: str | None = None, token: str | None = None
     ) -> dict[str, Any]:
         """POST one method and return its ``result``; raises the mapped error otherwise."""
-        url = url or self.base_url
+        return await self.request(url or self.base_url, {"method": method, "params": params or {}}, token=token, what=method)
+
+    async def login(self, username: str, password: str, terminal_uuid: str) -> dict[str, Any]:
+        """The V1 login: the account's token and refresh token, or the mapped refusal."""
+        return await self.call(
+            "login",
+            {
+                "appType": APP_TYPE,
+                "cloudUserName": username,
+                "cloudPassword": password,
+                "terminalUUID": terminal_uuid,
+                "refreshTokenNeeded": True,
+            },
+        )
+
+    async def refresh(self, refresh_token: str, terminal_uuid: str) -> dict[str, Any]:
+        """A new token (and perhaps a new refresh token) for a refresh token."""
+        return await self.call(
+            "refreshToken", {"appType": APP_TYPE, "terminalUUID": terminal_uuid, "refreshToken": refresh_token}
+        )
+
+    async def request(self, url: str, body: dict[str, Any], *, token: str | None, what: str) -> dict[str, Any]:
+        """POST BODY to URL, retrying transient failures; WHAT names the call in errors."""
         if token is not None:
             check_token_destination(url, self.base_url)
-        body = {"method": method, "params": params or {}}
         for attempt in range(self._retries + 1):
             try:
-                return await self._call_once(url, body, token)
+                return await self._call_once(url, body, token, what)
             except (errors.CloudBusy, errors.NetworkError) as exc:
                 if attempt == self._retries or isinstance(exc, errors.CertificateError):
                     raise
                 await asyncio.sleep(self._backoff * 2**attempt)
         raise AssertionError("unreachable")
 
-    async def _call_once(self, url: str, body: dict[str, Any], token: str | None) -> dict[str, Any]:
+    async def _call_once(self, url: str, body: dict[str, Any], token: str | None, what: str) -> dict[str, Any]:
         import httpx
 
-        method = body["method"]
         shown_url = redact_url(f"{url}?token={token}" if token else url)
         if self._log:
             self._log(f"> POST {shown_url} {json.dumps(redact_json(body))}")
@@ -134,12 +160,22 @@ class CloudClient:
             raise kind(f"cannot reach the cloud at {urlsplit(url).hostname}: {_reason(exc)}") from None
         if self._log:
             self._log(f"< HTTP {reply.status} {_loggable(reply.content)}")
-        return _parse(reply, method)
+        return self._parse_reply(reply, what)
+
+    def _headers(self, url: str, content: bytes) -> dict[str, str]:
+        """The request's headers; the V2 client adds its signature here."""
+        return {"Content-Type": "application/json"}
+
+    def _parse_reply(self, reply: "Reply", what: str) -> dict[str, Any]:
+        """The reply's ``result``; the V2 client looks for its own signals first."""
+        return _parse(reply, what)
 
     async def _post(self, url: str, body: dict[str, Any], token: str | None) -> "Reply":
         """POST and read the reply, refusing one larger than MAX_REPLY before holding it all."""
         params = {"token": token} if token else None
-        async with self._http.stream("POST", url, json=body, params=params) as response:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        headers = self._headers(url, payload)
+        async with self._http.stream("POST", url, content=payload, headers=headers, params=params) as response:
             content = await read_bounded(response, MAX_REPLY)
         if content is None:
             raise errors.CloudError(
@@ -157,7 +193,8 @@ class Reply:
     content: bytes
 
 
-def _parse(reply: Reply, method: str) -> dict[str, Any]:
+def document_of(reply: Reply, method: str) -> dict[str, Any]:
+    """The JSON object of a 200 reply with an integer ``error_code``; anything else is an error."""
     status = reply.status
     if 300 <= status < 400:
         where = urlsplit(reply.headers.get("location", "")).hostname or "another address"
@@ -174,13 +211,22 @@ def _parse(reply: Reply, method: str) -> dict[str, Any]:
         raise errors.CloudError(f"the cloud sent {what} to {method}") from None
     if not isinstance(document, dict) or not isinstance(document.get("error_code"), int):
         raise errors.CloudError(f"the cloud sent a reply to {method} without an error code")
+    return document
+
+
+def result_of(document: dict[str, Any], what: str) -> dict[str, Any]:
+    """The ``result`` of a reply whose ``error_code`` is 0; otherwise the mapped error."""
     code = document["error_code"]
     if code != 0:
-        raise error_for(code, document.get("msg") if isinstance(document.get("msg"), str) else None, method)
+        raise error_for(code, document.get("msg") if isinstance(document.get("msg"), str) else None, what)
     result = document.get("result", {})
     if not isinstance(result, dict):
-        raise errors.CloudError(f"the cloud sent a reply to {method} whose result is not an object")
+        raise errors.CloudError(f"the cloud sent a reply to {what} whose result is not an object")
     return result
+
+
+def _parse(reply: Reply, method: str) -> dict[str, Any]:
+    return result_of(document_of(reply, method), method)
 
 
 def _loggable(content: bytes) -> str:

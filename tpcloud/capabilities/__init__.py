@@ -1,0 +1,38 @@
+"""Capabilities beyond on/off (light, energy, the status LED): one interface each, one
+implementation per JSON dialect.
+
+A capability builds its requests in the device's dialect, checks the replies and reads them into
+a dialect-neutral result; the service carries the requests over its route rules
+(``DeviceService.call``), so no capability knows about the cloud or the LAN. Each capability
+module keeps its implementations in ``IMPLEMENTATIONS`` by dialect, so a new device family is
+one more class there, not edits in the commands.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Awaitable, Callable, Iterator
+
+from tpcloud.errors import DeviceError
+
+Send = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+# Codes with which devices say a module or method does not exist on them: IOT -1 (module) and
+# -2 (method), SMART -1002 (method).
+_ABSENT = frozenset({-1, -2, -1002})
+
+
+def absent(exc: DeviceError) -> bool:
+    """Whether the device refused because it has no such module or method (not for a bad value)."""
+    return exc.code in _ABSENT
+
+
+@contextmanager
+def lacking(what: str) -> Iterator[None]:
+    """Turn a device's "no such module/method" into "the device has no WHAT" (exit 5), not a bare code."""
+    try:
+        yield
+    except DeviceError as exc:
+        if not absent(exc):
+            raise
+        raise DeviceError(f"the device has no {what}", code=exc.code) from None

@@ -1,0 +1,227 @@
+"""Energy meters: the present reading (power, voltage, current), today and this month, and the
+daily or monthly history, in W, V, A and kWh whatever units the device speaks.
+
+IOT meters (``emeter``; bulbs ``smartlife.iot.common.emeter``) answer in one of two unit styles:
+early firmware (HS110 v1) ``power``/``voltage``/``current``/``total`` in W/V/A/kWh and history
+``energy`` in kWh; later firmware ``power_mw``/``voltage_mv``/``current_ma``/``total_wh`` and
+``energy_wh``. One request asks for the reading and this month's and this year's history.
+A strip such as the HS300 measures each outlet (``context``); the strip's own figures are the
+sum of its outlets'.
+
+SMART meters answer ``get_energy_usage`` (``current_power`` in mW, ``today_energy`` and
+``month_energy`` in Wh) and, on some models, ``get_emeter_data`` (``voltage_mv``,
+``current_ma``); they keep no day-by-day history that tpcloud reads.
+"""
+
+from __future__ import annotations
+
+import datetime
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from tpcloud.capabilities import Send, absent, lacking
+from tpcloud.devices import Target
+from tpcloud.dialects import iot, smart
+from tpcloud.errors import DeviceError, ProtocolError, UsageError
+
+WHAT = "energy meter"
+DAILY, MONTHLY = "daily", "monthly"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a meter says now; None where the device does not measure it."""
+
+    power_w: float
+    voltage_v: float | None = None
+    current_a: float | None = None
+    today_kwh: float | None = None
+    month_kwh: float | None = None
+    total_kwh: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def of_outlets(cls, readings: list["Reading"]) -> "Reading":
+        """A strip's reading: its outlets' power, current and energy added; their line voltage."""
+
+        def total(field: str) -> float | None:
+            values = [getattr(r, field) for r in readings]
+            return None if None in values else sum(values)
+
+        volts = [r.voltage_v for r in readings if r.voltage_v is not None]
+        return cls(
+            power_w=sum(r.power_w for r in readings), voltage_v=max(volts) if volts else None,
+            current_a=total("current_a"), today_kwh=total("today_kwh"), month_kwh=total("month_kwh"),
+            total_kwh=total("total_kwh"),
+        )
+
+
+@dataclass(frozen=True)
+class History:
+    """Energy per day of one month (``daily``) or per month of one year (``monthly``)."""
+
+    period: str
+    year: int
+    month: int | None
+    entries: tuple[tuple[str, float], ...]  # ("2025-06-01" or "2025-06", kWh), oldest first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "period": self.period, "year": self.year, "month": self.month,
+            "entries": [{"date": label, "kwh": kwh} for label, kwh in self.entries],
+        }
+
+    @classmethod
+    def of_outlets(cls, histories: list["History"]) -> "History":
+        """A strip's history: its outlets' energy added, date by date."""
+        sums: dict[str, float] = {}
+        for history in histories:
+            for label, kwh in history.entries:
+                sums[label] = sums.get(label, 0.0) + kwh
+        first = histories[0]
+        return cls(first.period, first.year, first.month, tuple(sorted(sums.items())))
+
+
+class Meter(ABC):
+    """One dialect's way to a meter (of a device, or of one strip outlet)."""
+
+    @abstractmethod
+    async def reading(self, target: Target, send: Send, today: datetime.date) -> Reading: ...
+
+    @abstractmethod
+    async def history(self, target: Target, send: Send, period: str, year: int, month: int) -> History: ...
+
+
+def _number(body: dict[str, Any], milli: str, plain: str | None = None) -> float | None:
+    """BODY's value in base units, from MILLI (thousandths: mW, mV, mA, Wh) or else PLAIN."""
+    for key, divisor in ((milli, 1000), (plain, 1)):
+        value = body.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value / divisor
+    return None
+
+
+def iot_realtime(body: dict[str, Any]) -> Reading:
+    """An IOT ``get_realtime`` body, in either unit style."""
+    power = _number(body, "power_mw", "power")
+    if power is None:
+        raise ProtocolError("the meter's reading has no power")
+    return Reading(
+        power_w=power, voltage_v=_number(body, "voltage_mv", "voltage"),
+        current_a=_number(body, "current_ma", "current"), total_kwh=_number(body, "total_wh", "total"),
+    )
+
+
+def iot_entries(body: dict[str, Any], key: str) -> list[tuple[tuple[int, ...], float]]:
+    """The ``day_list`` or ``month_list`` of an IOT stat reply: ((year, month[, day]), kWh)."""
+    fields = ("year", "month", "day") if key == "day_list" else ("year", "month")
+    listed = body.get(key)
+    if not isinstance(listed, list):
+        raise ProtocolError(f"the meter's history has no {key}")
+    entries = []
+    for entry in listed:
+        kwh = _number(entry, "energy_wh", "energy") if isinstance(entry, dict) else None
+        when = tuple(entry.get(f) for f in fields) if isinstance(entry, dict) else ()
+        if kwh is not None and all(isinstance(v, int) for v in when):
+            entries.append((when, kwh))
+    return sorted(entries)
+
+
+class IotMeter(Meter):
+    async def _ask(self, target: Target, send: Send, methods: dict[str, Any]) -> dict[str, Any]:
+        """The checked replies to METHODS of the device's meter module (addressed to its outlet)."""
+        module = "smartlife.iot.common.emeter" if target.device.is_bulb else "emeter"
+        with lacking(WHAT):
+            reply = iot.check(await send(iot.for_outlet({module: methods}, target.outlet)))
+        body = reply.get(module)
+        if not isinstance(body, dict) or not all(isinstance(body.get(m), dict) for m in methods):
+            raise ProtocolError(f"the device's reply has no {module} answer")
+        return body
+
+    async def reading(self, target: Target, send: Send, today: datetime.date) -> Reading:
+        body = await self._ask(target, send, {
+            "get_realtime": {}, "get_daystat": {"year": today.year, "month": today.month},
+            "get_monthstat": {"year": today.year},
+        })
+        days = dict(iot_entries(body["get_daystat"], "day_list"))
+        months = dict(iot_entries(body["get_monthstat"], "month_list"))
+        now = iot_realtime(body["get_realtime"])
+        return Reading(
+            now.power_w, now.voltage_v, now.current_a, today_kwh=days.get((today.year, today.month, today.day), 0.0),
+            month_kwh=months.get((today.year, today.month), 0.0), total_kwh=now.total_kwh,
+        )
+
+    async def history(self, target: Target, send: Send, period: str, year: int, month: int) -> History:
+        method, params, key = (
+            ("get_daystat", {"year": year, "month": month}, "day_list") if period == DAILY
+            else ("get_monthstat", {"year": year}, "month_list")
+        )
+        body = await self._ask(target, send, {method: params})
+        entries = tuple(("-".join(f"{v:02d}" for v in when), kwh) for when, kwh in iot_entries(body[method], key))
+        return History(period, year, month if period == DAILY else None, entries)
+
+
+class SmartMeter(Meter):
+    async def _ask(self, target: Target, send: Send, method: str) -> dict[str, Any]:
+        result = smart.check(await send(smart.for_outlet({"method": method}, target.outlet)))
+        if not isinstance(result, dict):
+            raise ProtocolError(f"the device's {method} has no result")
+        return result
+
+    async def reading(self, target: Target, send: Send, today: datetime.date) -> Reading:
+        with lacking(WHAT):
+            usage = await self._ask(target, send, "get_energy_usage")
+        try:  # voltage and current: only some models (KP125M, P110M) have get_emeter_data
+            data = await self._ask(target, send, "get_emeter_data")
+        except DeviceError as exc:
+            if not absent(exc):
+                raise
+            data = {}
+        power = _number(usage, "current_power")
+        if power is None:
+            raise ProtocolError("the device's get_energy_usage has no current_power")
+        return Reading(
+            power_w=power, voltage_v=_number(data, "voltage_mv"), current_a=_number(data, "current_ma"),
+            today_kwh=_number(usage, "today_energy"), month_kwh=_number(usage, "month_energy"),
+        )
+
+    async def history(self, target: Target, send: Send, period: str, year: int, month: int) -> History:
+        raise UsageError(
+            "Tapo devices report only today and this month (tpcloud energy NAME); "
+            "--daily and --monthly read the history of Kasa meters"
+        )
+
+
+IMPLEMENTATIONS: dict[str, Meter] = {"iot": IotMeter(), "smart": SmartMeter()}
+
+
+def _parts(target: Target) -> list[Target]:
+    """What is measured: the target, or each outlet of a strip named as a whole."""
+    if target.outlet is None and target.device.outlets:
+        return [Target(target.device, outlet) for outlet in target.device.outlets]
+    return [target]
+
+
+def reading(today: datetime.date):
+    """What `tpcloud energy NAME` runs; TODAY is the client's date (which day is "today")."""
+
+    async def run(target: Target, send: Send) -> Reading:
+        meter = IMPLEMENTATIONS[target.device.dialect]
+        readings = [await meter.reading(part, send, today) for part in _parts(target)]
+        return readings[0] if len(readings) == 1 else Reading.of_outlets(readings)
+
+    return run
+
+
+def history(period: str, year: int, month: int):
+    """What `tpcloud energy NAME --daily|--monthly` runs."""
+
+    async def run(target: Target, send: Send) -> History:
+        meter = IMPLEMENTATIONS[target.device.dialect]
+        histories = [await meter.history(part, send, period, year, month) for part in _parts(target)]
+        return histories[0] if len(histories) == 1 else History.of_outlets(histories)
+
+    return run
