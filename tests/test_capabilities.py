@@ -70,7 +70,7 @@ def test_today_and_this_month_come_from_the_history(fixture):
     plug.record_energy(datetime.date(2025, 5, 31), 5000)
     reading = run(energy.reading(TODAY), plug)
     assert reading.today_kwh == 0.7 and reading.month_kwh == 1.0
-    history = run(energy.history(energy.MONTHLY, 2025, 6), plug)
+    history = run(energy.history(energy.MONTHLY, 2025, 6, TODAY), plug)
     assert history.entries == (("2025-05", 5.0), ("2025-06", 1.0))
     assert run(energy.reading(TODAY + datetime.timedelta(days=1)), plug).today_kwh == 0.0
 
@@ -105,6 +105,96 @@ def test_smart_voltage_and_current_come_from_emeter_data():
     assert reading.voltage_v == 121.215 and reading.current_a == 0.033
 
 
+def local_midnight(day: datetime.date) -> int:
+    return int(datetime.datetime(day.year, day.month, day.day).timestamp())
+
+
+def test_smart_daily_history_counts_days_from_the_quarter():
+    plug = SmartDevice.from_fixture("P110(EU)_1.0_1.2.3.json")
+    plug.record_energy(datetime.date(2025, 4, 30), 900)  # the day before the month asked for
+    plug.record_energy(datetime.date(2025, 5, 1), 1200)
+    plug.record_energy(datetime.date(2025, 5, 31), 35)
+    history = run(energy.history(energy.DAILY, 2025, 5, TODAY), plug)
+    params = plug.requests[-1]["params"]
+    assert plug.requests[-1]["method"] == "get_energy_data"
+    assert params == {"start_timestamp": local_midnight(datetime.date(2025, 4, 1)),
+                      "end_timestamp": local_midnight(datetime.date(2025, 4, 1)), "interval": 1440}
+    assert len(history.entries) == 31 and history.entries[0] == ("2025-05-01", 1.2)
+    assert history.entries[-1] == ("2025-05-31", 0.035) and sum(kwh for _, kwh in history.entries) == pytest.approx(1.235)
+
+
+def test_smart_history_stops_today():
+    plug = SmartDevice.from_fixture("P115(EU)_1.0_1.2.3.json")
+    plug.record_energy(TODAY, 500)
+    plug.record_energy(datetime.date(2025, 1, 2), 2000)
+    daily = run(energy.history(energy.DAILY, 2025, 6, TODAY), plug)
+    assert [label for label, _ in daily.entries] == [f"2025-06-{d:02d}" for d in range(1, 15)]
+    assert daily.entries[-1] == ("2025-06-14", 0.5)
+    monthly = run(energy.history(energy.MONTHLY, 2025, 6, TODAY), plug)
+    assert plug.requests[-1]["params"]["interval"] == 43200
+    assert plug.requests[-1]["params"]["start_timestamp"] == local_midnight(datetime.date(2025, 1, 1))
+    assert monthly.entries == (("2025-01", 2.0), ("2025-02", 0.0), ("2025-03", 0.0), ("2025-04", 0.0),
+                               ("2025-05", 0.0), ("2025-06", 0.5))
+    assert monthly.month is None
+
+
+def test_smart_today_and_this_month_follow_the_recorded_days():
+    plug = SmartDevice.from_fixture("P110(EU)_1.0_1.2.3.json")
+    today = datetime.date.today()
+    plug.record_energy(today, 250)
+    reading = run(energy.reading(today), plug)
+    assert reading.today_kwh == 0.25 and reading.month_kwh == 0.25
+
+
+@pytest.mark.parametrize("result", [{}, {"data": "12"}, {"data": [1, -2]}, {"data": [True]}, {"data": [None]}])
+def test_a_malformed_smart_history_is_a_protocol_error(result):
+    with pytest.raises(errors.ProtocolError, match="not a list of Wh figures"):
+        energy.smart_history_data(result)
+
+
+def test_a_smart_device_without_history_says_so():
+    with pytest.raises(errors.DeviceError, match="^the device has no energy history$"):
+        run(energy.history(energy.DAILY, 2025, 6, TODAY), SmartDevice.from_fixture("P100(US)_1.0.0_1.4.0.json"))
+
+
+P304M = "P304M(UK)_1.0_1.0.3.json"
+
+
+def smart_strip_target(strip: SmartDevice, outlet: int | None = None) -> Target:
+    device = Device(strip.device_id, strip.nickname, strip.model, strip.device_type, True, "",
+                    outlets=tuple(Outlet(i, strip.child_nickname(i)) for i in strip.child_ids()))
+    return Target(device, device.outlets[outlet] if outlet is not None else None)
+
+
+def run_on(exchange, fake, target):
+    async def send(request):
+        return fake.handle(request)
+
+    return asyncio.run(exchange(target, send))
+
+
+def test_a_tapo_strip_meters_each_outlet_through_control_child():
+    strip = SmartDevice.from_fixture(P304M, nickname="Bench")
+    second = strip.child_ids()[1]
+    assert "current_power" not in strip.child_responses[second]["get_energy_usage"]  # as recorded
+    strip.child_responses[second]["get_current_power"]["current_power"] = 60  # W
+    strip.record_energy(datetime.date(2025, 6, 2), 1500, child_id=second)
+    outlet = run_on(energy.reading(TODAY), strip, smart_strip_target(strip, 1))
+    assert outlet.power_w == 60
+    asked = [(r["method"], r["params"]["device_id"], r["params"]["requestData"]) for r in strip.requests]
+    assert asked == [("control_child", second, {"method": m}) for m in ("get_energy_usage", "get_emeter_data", "get_current_power")]
+    whole = run_on(energy.reading(TODAY), strip, smart_strip_target(strip))
+    recorded = [strip.child_responses[i]["get_energy_usage"]["month_energy"] for i in strip.child_ids() if i != second]
+    assert whole.power_w == 60 and whole.month_kwh == pytest.approx(sum(recorded) / 1000)  # none this month on `second`
+    history = run_on(energy.history(energy.DAILY, 2025, 6, TODAY), strip, smart_strip_target(strip))
+    assert dict(history.entries)["2025-06-02"] == 1.5 and len(history.entries) == 14
+
+
+def test_a_tapo_strip_parent_has_no_meter_of_its_own():
+    strip = SmartDevice.from_fixture(P304M)
+    assert strip.handle({"method": "get_energy_usage"})["error_code"] == -1002  # as recorded: only the outlets answer
+
+
 @pytest.mark.parametrize("fake", [
     lambda: IotDevice.from_fixture("HS103(US)_2.1_1.1.4.json"),
     lambda: IotDevice.from_fixture("HS220(US)_1.0_1.5.7.json"),
@@ -119,7 +209,7 @@ def test_a_device_without_a_meter_says_so(fake):
 def test_a_device_error_that_is_not_a_missing_meter_is_kept():
     plug = IotDevice.from_fixture("HS110(EU)_4.0_1.0.4.json")
     with pytest.raises(errors.DeviceError, match="err_code -3"):
-        run(energy.history(energy.DAILY, 1999, 6), plug)
+        run(energy.history(energy.DAILY, 1999, 6, TODAY), plug)
 
 
 # -- LED --------------------------------------------------------------------------------------

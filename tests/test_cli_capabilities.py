@@ -3,7 +3,8 @@ against the fake cloud and device emulators on 127.x addresses, through `--via a
 
 The `house` is the emulated home of tests/fakes/home.py plus one device of each kind these
 commands serve: a Kasa colour bulb, dimmer and energy plugs of both unit styles, a Kasa strip
-with a meter per outlet (all over XOR), and a Tapo colour bulb (KLAP v2).
+with a meter per outlet (all over XOR), a Tapo colour bulb and a Tapo strip with a meter per
+outlet (P304M; both KLAP v2).
 """
 
 from __future__ import annotations
@@ -35,10 +36,14 @@ def house(home):
         kasa("Kettle")  # HS110 v4: mW, mV, mA, Wh
         kasa("Old Kettle", "HS110(EU)_1.0_1.2.5.json")  # HS110 v1: W, V, A, kWh
         kasa("Power Bar", "HS300(US)_2.0_1.0.12.json", child_aliases=["TV", "Lamp", "Fridge", "Router", "Fan", "Hifi"])
-        cloud.add_smart_device("L530E(EU)_3.0_1.1.6.json", "Tapo Bulb", mac="A842A1000010")
-        bulb = SmartDevice.from_fixture("L530E(EU)_3.0_1.1.6.json", nickname="Tapo Bulb", mac="A842A1000010")
-        server = KlapServer(bulb, pick_loopback_host(udp_ports=(20002,)), username=USERNAME, password=PASSWORD)
-        _serve(stack, home, "Tapo Bulb", server, bulb)
+        def tapo(fixture, alias, mac, **kw):
+            cloud.add_smart_device(fixture, alias, mac=mac)
+            device = SmartDevice.from_fixture(fixture, nickname=alias, mac=mac, **kw)
+            server = KlapServer(device, pick_loopback_host(udp_ports=(20002,)), username=USERNAME, password=PASSWORD)
+            _serve(stack, home, alias, server, device)
+
+        tapo("L530E(EU)_3.0_1.1.6.json", "Tapo Bulb", "A842A1000010")
+        tapo("P304M(UK)_1.0_1.0.3.json", "Bench", "A86E84000011", child_nicknames=["Scope", "Iron", "Charger", "Lamp"])
         yield home
 
 
@@ -166,8 +171,41 @@ def test_energy_of_a_tapo_plug(resident, house):
     assert data["voltage_v"] is None and data["current_a"] is None and data["wire"] == "klap"
     text = resident("energy", "Living Room").stdout.strip()
     assert text == "Living Room: 0.0 W; today 0.046 kWh, this month 0.430 kWh"
-    history = resident("energy", "Living Room", "--daily")
-    assert history.code == 2 and "only today and this month" in one_line(history.stderr)
+
+
+def test_energy_history_of_a_tapo_plug(resident, house):
+    plug = house.devices["Living Room"]
+    plug.record_energy(TODAY, 120)
+    plug.record_energy(LAST_MONTH, 2000)
+    daily = resident("energy", "Living Room", "--daily")
+    assert daily.code == 0, daily
+    lines = daily.stdout.splitlines()
+    assert lines[0] == f"Living Room: kWh per day in {TODAY.year}-{TODAY.month:02d}"
+    assert lines[-2:] == [f"  {TODAY.isoformat()}      0.120", "  total           0.120"]
+    assert len(lines) == 1 + TODAY.day + 1  # every day of the month so far, zeros included
+    asked = plug.requests[-1]
+    assert asked["method"] == "get_energy_data" and asked["params"]["interval"] == 1440
+    monthly = run_json(resident, "energy", "Living Room", "--monthly", "--year", str(LAST_MONTH.year))
+    months = dict((e["date"], e["kwh"]) for e in monthly["entries"])
+    assert months[f"{LAST_MONTH.year}-{LAST_MONTH.month:02d}"] == 2.0 and monthly["wire"] == "klap"
+    assert len(months) == (12 if LAST_MONTH.year < TODAY.year else TODAY.month)
+    again = run_json(resident, "energy", "Living Room")
+    assert again["today_kwh"] == 0.12
+
+
+def test_energy_of_a_tapo_strip_outlet_and_of_the_whole_strip(resident, house):
+    strip = house.devices["Bench"]  # P304M: the outlets measure, power only through get_current_power
+    assert resident("list", "--refresh").code == 0
+    iron = strip.child_ids()[1]
+    strip.child_responses[iron]["get_current_power"]["current_power"] = 1500
+    strip.record_energy(TODAY, 750, child_id=iron)
+    outlet = run_json(resident, "energy", "Bench/Iron")
+    assert outlet["power_w"] == 1500 and outlet["today_kwh"] == 0.75 and outlet["outlet_id"] == iron
+    whole = run_json(resident, "energy", "Bench")
+    assert whole["power_w"] == 1500 and whole["today_kwh"] == 0.75
+    history = run_json(resident, "energy", "Bench/Iron", "--daily")
+    assert history["entries"][-1] == {"date": TODAY.isoformat(), "kwh": 0.75}
+    assert strip.requests[-1]["method"] == "control_child" and strip.requests[-1]["params"]["device_id"] == iron
 
 
 def test_energy_on_devices_without_a_meter(resident, house):
@@ -175,6 +213,8 @@ def test_energy_on_devices_without_a_meter(resident, house):
         result = resident("energy", name)
         assert result.code == 5, result
         assert one_line(result.stderr) == f"tpcloud: {name}: the device has no energy meter"
+    history = resident("energy", "Bedroom", "--monthly")
+    assert history.code == 5 and one_line(history.stderr) == "tpcloud: Bedroom: the device has no energy history"
 
 
 @pytest.mark.parametrize("args, message", [

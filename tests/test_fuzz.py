@@ -7,9 +7,11 @@ replaced by values of the wrong type, which is how firmware differences look in 
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import os
 import struct
+from dataclasses import replace
 from typing import Any, Callable
 
 import pytest
@@ -18,7 +20,8 @@ from hypothesis import strategies as st
 
 from tests.emulators import crypto as emu_crypto
 from tests.fakes.iot_device import load_fixture
-from tpcloud.devices import Device, Outlet
+from tpcloud.capabilities import energy
+from tpcloud.devices import Device, Outlet, Target
 from tpcloud.dialects import iot, smart
 from tpcloud.errors import TpcloudError
 from tpcloud.lan import discovery, xor
@@ -136,6 +139,43 @@ def test_smart_state_read_with_damaged_replies(children_reply, info_reply):
         return children_reply if request["method"] == "get_child_device_list" else info_reply
 
     survives(lambda: asyncio.run(smart.read_state(send)))
+
+
+_DAY = datetime.date(2025, 6, 14)
+IOT_METER = {"emeter": {
+    **load_fixture("HS110(EU)_4.0_1.0.4.json")["emeter"],
+    "get_daystat": {"err_code": 0, "day_list": [{"year": 2025, "month": 6, "day": 14, "energy_wh": 120}]},
+    "get_monthstat": {"err_code": 0, "month_list": [{"year": 2025, "month": 6, "energy_wh": 900}]},
+}}
+SMART_USAGE = {"error_code": 0, "result": load_fixture("P110(EU)_1.0_1.2.3.json", kind="smart")["get_energy_usage"]}
+SMART_DATA = {"error_code": 0, "result": {"local_time": "2025-06-14 10:00:00", "data": [0, 120, 35],
+                                           "start_timestamp": 1743465600, "end_timestamp": 1743465600, "interval": 1440}}
+
+
+def _energy_commands(device: Device, send: Callable[[dict], Any]) -> None:
+    """`energy NAME`, `--daily` and `--monthly`, each answered by SEND."""
+    import asyncio
+
+    async def reply(request: dict) -> Any:
+        return send(request)
+
+    target = Target(device, None)
+    survives(lambda: asyncio.run(energy.reading(_DAY)(target, reply)))
+    for period in (energy.DAILY, energy.MONTHLY):
+        survives(lambda: asyncio.run(energy.history(period, 2025, 5, _DAY)(target, reply)))
+
+
+@FUZZ
+@given(damaged(IOT_METER))
+def test_iot_meter_replies_with_damaged_fields(reply):
+    _energy_commands(replace(IOT_DEVICE, model="HS110(EU)"), lambda request: reply)
+
+
+@FUZZ
+@given(damaged(SMART_USAGE), damaged(SMART_DATA))
+def test_smart_meter_replies_with_damaged_fields(usage, data):
+    answers = {"get_energy_usage": usage, "get_current_power": usage, "get_energy_data": data}
+    _energy_commands(replace(SMART_DEVICE, model="P110(EU)"), lambda request: answers.get(request["method"], {"error_code": -1002}))
 
 
 @FUZZ

@@ -462,8 +462,8 @@ def light(
 def energy(
     ctx: typer.Context,
     name: str = NAME_ARGUMENT,
-    daily: bool = typer.Option(False, "--daily", help="Energy per day of a month (Kasa meters)."),
-    monthly: bool = typer.Option(False, "--monthly", help="Energy per month of a year (Kasa meters)."),
+    daily: bool = typer.Option(False, "--daily", help="Energy per day of a month."),
+    monthly: bool = typer.Option(False, "--monthly", help="Energy per month of a year."),
     month: Optional[int] = typer.Option(None, "--month", metavar="M", help="With --daily: the month, 1-12 [default: this one]."),
     year: Optional[int] = typer.Option(None, "--year", metavar="Y", help="With --daily or --monthly: the year [default: this one]."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
@@ -496,7 +496,7 @@ def energy(
         raise _usage_failure(ctx, exc) from None
     if daily or monthly:
         period = capability.DAILY if daily else capability.MONTHLY
-        exchange = capability.history(period, year or today.year, month or today.month)
+        exchange = capability.history(period, year or today.year, month or today.month, today)
         _capability(ctx, name, exchange, history_text, as_json=as_json, via=via, host=host)
     else:
         _capability(ctx, name, capability.reading(today), reading_text, as_json=as_json, via=via, host=host)

@@ -12,6 +12,14 @@ with no result, as real devices do.  Error codes: -1002 unknown / unsupported me
 -1008 bad parameters (wrong type, out of range, or a field this device does not have),
 -1003 request that is not a JSON object with a string ``method``.
 
+Energy meters (devices and strip outlets whose fixture answers ``get_energy_usage``) also answer
+``get_energy_data`` from days that tests add with ``record_energy``: as described for P110-class
+firmware (mihai-dinculescu/tapo's ``EnergyDataInterval``, and a P110M's recorded behaviour), the
+device takes ``start_timestamp`` as a local time, rounds it down to the first day of its quarter
+(``interval`` 1440: one Wh figure per day of that quarter) or of its year (``interval`` 43200:
+one per month), and echoes the request's timestamps and interval. Once days are recorded,
+``get_energy_usage``'s ``today_energy`` and ``month_energy`` are computed from them too.
+
 Fixtures are scrubbed, so by default each fake gets a 40-hex ``device_id`` derived from the fixture
 name and nickname, a MAC ending in that id's last six digits, strip children with ids
 ``<parent id>00``, ``01``... (ordered by ``position``) and nicknames "<parent nickname> <position>".
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime
 import hashlib
 import json
 import threading
@@ -32,6 +41,8 @@ FIXTURE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "smart"
 UNKNOWN_METHOD = -1002
 JSON_DECODE_FAIL = -1003
 PARAMS_ERROR = -1008
+
+DAY, MONTH = 1440, 43200  # get_energy_data intervals, in minutes
 
 # Fixture keys that are not answers to a method of the same name.
 _NOT_METHODS = {"discovery_result", "child_devices"}
@@ -115,6 +126,7 @@ class SmartDevice:
             extra = copy.deepcopy(per_child.get(old_id, {}))
             extra.pop("get_device_info", None)
             self.child_responses[child["device_id"]] = extra
+        self.energy_days: dict[str | None, dict[datetime.date, int]] = {}
 
     # ---------------------------------------------------------------- construction
 
@@ -208,6 +220,11 @@ class SmartDevice:
             return {"error_code": PARAMS_ERROR}
         if method == "multipleRequest":
             return self._multiple(child_id, params)
+        usage = (self.responses if child_id is None else self.child_responses.get(child_id, {})).get("get_energy_usage")
+        if usage is not None and method == "get_energy_usage":
+            return {"error_code": 0, "result": self._energy_usage(child_id, usage)}
+        if usage is not None and method == "get_energy_data":
+            return self._energy_data(child_id, params)
         if child_id is None:
             handler = {
                 "get_device_info": self._get_device_info,
@@ -339,6 +356,37 @@ class SmartDevice:
         if isinstance(params.get("night_mode"), dict):
             led["night_mode"] = copy.deepcopy(params["night_mode"])
         return {"error_code": 0}
+
+    # ---------------------------------------------------------------- the energy meter
+
+    def record_energy(self, day: datetime.date, wh: int, child_id: str | None = None) -> None:
+        """Test set-up: the meter (or a strip outlet's) measured WH on DAY."""
+        with self.lock:
+            self.energy_days.setdefault(child_id, {})[day] = wh
+
+    def _energy_usage(self, child_id: str | None, usage: dict) -> dict:
+        days = self.energy_days.get(child_id)
+        if not days:
+            return copy.deepcopy(usage)
+        today = datetime.date.today()
+        return {**usage, "today_energy": days.get(today, 0),
+                "month_energy": sum(wh for d, wh in days.items() if (d.year, d.month) == (today.year, today.month))}
+
+    def _energy_data(self, child_id: str | None, params: dict) -> dict:
+        start, end, interval = (params.get(k) for k in ("start_timestamp", "end_timestamp", "interval"))
+        if not (_is_int(start) and _is_int(end) and start >= 0) or interval not in (DAY, MONTH):
+            return {"error_code": PARAMS_ERROR}
+        asked = datetime.date.fromtimestamp(start)
+        days = self.energy_days.get(child_id, {})
+        if interval == DAY:
+            first = datetime.date(asked.year, 3 * ((asked.month - 1) // 3) + 1, 1)
+            after = datetime.date(first.year + (first.month == 10), (first.month + 2) % 12 + 1, 1)
+            data = [days.get(first + datetime.timedelta(n), 0) for n in range((after - first).days)]
+        else:
+            data = [sum(wh for d, wh in days.items() if (d.year, d.month) == (asked.year, m)) for m in range(1, 13)]
+        now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        return {"error_code": 0, "result": {"local_time": now, "data": data, "start_timestamp": start,
+                                            "end_timestamp": end, "interval": interval}}
 
     def led_on(self) -> bool | None:
         led = self.responses.get("get_led_info")

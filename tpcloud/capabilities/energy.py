@@ -9,8 +9,13 @@ A strip such as the HS300 measures each outlet (``context``); the strip's own fi
 sum of its outlets'.
 
 SMART meters answer ``get_energy_usage`` (``current_power`` in mW, ``today_energy`` and
-``month_energy`` in Wh) and, on some models, ``get_emeter_data`` (``voltage_mv``,
-``current_ma``); they keep no day-by-day history that tpcloud reads.
+``month_energy`` in Wh; the P304M's outlets leave power out of it and answer it in W to
+``get_current_power``) and, on some models, ``get_emeter_data`` (``voltage_mv``,
+``current_ma``). Their history is ``get_energy_data``: a bare list of Wh figures, one per day
+from the first day of a quarter (``interval`` 1440) or one per month from January (``interval``
+43200); the device wants ``start_timestamp`` on that first day at local midnight, so the dates
+are counted from there (tapo's ``EnergyDataInterval`` documents the rule; not checked on
+hardware here).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 from tpcloud.capabilities import Send, absent, lacking
 from tpcloud.devices import Target
 from tpcloud.dialects import iot, smart
-from tpcloud.errors import DeviceError, ProtocolError, UsageError
+from tpcloud.errors import DeviceError, ProtocolError
 
 WHAT = "energy meter"
 DAILY, MONTHLY = "daily", "monthly"
@@ -74,6 +79,11 @@ class History:
             "entries": [{"date": label, "kwh": kwh} for label, kwh in self.entries],
         }
 
+    def until(self, today: datetime.date) -> "History":
+        """The entries up to TODAY: a SMART history lists the rest of its quarter or year as zeros."""
+        now = today.isoformat()
+        return History(self.period, self.year, self.month, tuple(e for e in self.entries if e[0] <= now[:len(e[0])]))
+
     @classmethod
     def of_outlets(cls, histories: list["History"]) -> "History":
         """A strip's history: its outlets' energy added, date by date."""
@@ -95,10 +105,10 @@ class Meter(ABC):
     async def history(self, target: Target, send: Send, period: str, year: int, month: int) -> History: ...
 
 
-def _number(body: dict[str, Any], milli: str, plain: str | None = None) -> float | None:
+def _number(body: dict[str, Any], milli: str | None, plain: str | None = None) -> float | None:
     """BODY's value in base units, from MILLI (thousandths: mW, mV, mA, Wh) or else PLAIN."""
     for key, divisor in ((milli, 1000), (plain, 1)):
-        value = body.get(key)
+        value = body.get(key) if key else None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value / divisor
     return None
@@ -164,9 +174,20 @@ class IotMeter(Meter):
         return History(period, year, month if period == DAILY else None, entries)
 
 
+def smart_history_data(result: dict[str, Any]) -> list[float]:
+    """The ``data`` of a ``get_energy_data`` result: Wh figures, as kWh."""
+    data = result.get("data")
+    if not isinstance(data, list) or not all(
+        isinstance(wh, (int, float)) and not isinstance(wh, bool) and wh >= 0 for wh in data
+    ):
+        raise ProtocolError("the device's energy history is not a list of Wh figures")
+    return [wh / 1000 for wh in data]
+
+
 class SmartMeter(Meter):
-    async def _ask(self, target: Target, send: Send, method: str) -> dict[str, Any]:
-        result = smart.check(await send(smart.for_outlet({"method": method}, target.outlet)))
+    async def _ask(self, target: Target, send: Send, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        request = {"method": method, **({"params": params} if params else {})}
+        result = smart.check(await send(smart.for_outlet(request, target.outlet)))
         if not isinstance(result, dict):
             raise ProtocolError(f"the device's {method} has no result")
         return result
@@ -181,18 +202,26 @@ class SmartMeter(Meter):
                 raise
             data = {}
         power = _number(usage, "current_power")
+        if power is None:  # P304M outlets: get_energy_usage without power, get_current_power in W
+            power = _number(await self._ask(target, send, "get_current_power"), None, "current_power")
         if power is None:
-            raise ProtocolError("the device's get_energy_usage has no current_power")
+            raise ProtocolError("the device reports no current_power")
         return Reading(
             power_w=power, voltage_v=_number(data, "voltage_mv"), current_a=_number(data, "current_ma"),
             today_kwh=_number(usage, "today_energy"), month_kwh=_number(usage, "month_energy"),
         )
 
     async def history(self, target: Target, send: Send, period: str, year: int, month: int) -> History:
-        raise UsageError(
-            "Tapo devices report only today and this month (tpcloud energy NAME); "
-            "--daily and --monthly read the history of Kasa meters"
-        )
+        first = datetime.date(year, 3 * ((month - 1) // 3) + 1 if period == DAILY else 1, 1)
+        stamp = int(datetime.datetime(first.year, first.month, first.day).timestamp())
+        params = {"start_timestamp": stamp, "end_timestamp": stamp, "interval": 1440 if period == DAILY else 43200}
+        with lacking("energy history"):
+            kwh = smart_history_data(await self._ask(target, send, "get_energy_data", params))
+        if period == MONTHLY:
+            return History(period, year, None, tuple((f"{year}-{n + 1:02d}", v) for n, v in enumerate(kwh[:12])))
+        days = ((first + datetime.timedelta(days=n), v) for n, v in enumerate(kwh))
+        entries = tuple((day.isoformat(), v) for day, v in days if (day.year, day.month) == (year, month))
+        return History(period, year, month, entries)
 
 
 IMPLEMENTATIONS: dict[str, Meter] = {"iot": IotMeter(), "smart": SmartMeter()}
@@ -216,12 +245,12 @@ def reading(today: datetime.date):
     return run
 
 
-def history(period: str, year: int, month: int):
-    """What `tpcloud energy NAME --daily|--monthly` runs."""
+def history(period: str, year: int, month: int, today: datetime.date):
+    """What `tpcloud energy NAME --daily|--monthly` runs: the history up to TODAY."""
 
     async def run(target: Target, send: Send) -> History:
         meter = IMPLEMENTATIONS[target.device.dialect]
         histories = [await meter.history(part, send, period, year, month) for part in _parts(target)]
-        return histories[0] if len(histories) == 1 else History.of_outlets(histories)
+        return (histories[0] if len(histories) == 1 else History.of_outlets(histories)).until(today)
 
     return run
