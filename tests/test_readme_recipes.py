@@ -7,7 +7,12 @@ it there; the example home ``/home/me`` becomes the temporary one. Jobs run as c
 ``env -i`` with only ``HOME``, ``LOGNAME``, ``SHELL=/bin/sh`` and ``PATH=/usr/bin:/bin`` (and the
 crontab's own ``NAME=value`` lines), through ``/bin/sh -c``, stdin ``/dev/null``, in ``$HOME``.
 The cloud's address reaches them the way the recipes pass settings: in ``job.env``.
-The Termux recipe needs Android and is not followed here.
+
+The Termux recipe is followed on Linux as far as Linux allows: ``$PREFIX`` is a directory whose
+``bin`` holds only the tools the recipe uses (Termux puts nothing else on ``PATH``),
+``termux-fix-shebang`` is applied by its rule (termux-tools: ``#!.../bin/X`` becomes
+``#!$PREFIX/bin/X``), and ``termux-job-scheduler`` is tests/fakes/termux_job_scheduler.py. What
+needs Android (``pkg install``, the Termux:API app, Android choosing when a job runs) is not.
 """
 
 from __future__ import annotations
@@ -190,3 +195,68 @@ def test_the_systemd_units_verify_and_the_service_runs(job_home, populated_cloud
     )
     assert (run.returncode, run.stdout, run.stderr) == (0, "Desk Lamp: off\n", ""), run
     assert not populated_cloud.by_alias["Desk Lamp"].is_on()
+
+
+# -- Termux ------------------------------------------------------------------------------------
+
+TERMUX_TOOLS = ("sh", "sed", "date", "chmod")  # what the wrapper and the recipe's lines call
+
+
+def fix_shebang(script: Path, prefix: Path) -> None:
+    """termux-fix-shebang's rewrite of a first line ``#!<dir>/bin/env X`` or ``#!<dir>/[s|x]bin/X``."""
+    first, _, rest = script.read_text().partition("\n")
+    first = re.sub(r"^#!.*/[sx]?bin/env (.*)$", rf"#!{prefix}/bin/\1", first, count=1)
+    first = re.sub(r"^#!.*/[sx]?bin/(.*)$", rf"#!{prefix}/bin/\1", first, count=1)
+    script.write_text(f"{first}\n{rest}")
+
+
+@pytest.fixture
+def termux(job_home, tmp_path):
+    """JOB_HOME inside a Termux-like $PREFIX; returns the environment Termux gives its processes."""
+    prefix = tmp_path / "usr"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "tmp").mkdir()
+    for tool in TERMUX_TOOLS:
+        (prefix / "bin" / tool).symlink_to(shutil.which(tool))
+    scheduler = prefix / "bin" / "termux-job-scheduler"
+    scheduler.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT}/tests/fakes/termux_job_scheduler.py" "$@"\n')
+    scheduler.chmod(0o755)
+    return {"HOME": str(job_home.home), "PREFIX": str(prefix), "PATH": f"{prefix}/bin", "TMPDIR": str(prefix / "tmp"), "LANG": "en_US.UTF-8"}
+
+
+def test_the_termux_job_switches_the_kettle_off_when_android_runs_it(job_home, termux, populated_cloud):
+    kettle = populated_cloud.by_alias["Kettle"]
+    kettle.set_state(True)
+    job_home.login()
+    prefix = Path(termux["PREFIX"])
+    wrapper = job_home.home / "bin" / "tpcloud-job"
+    fix_shebang(wrapper, prefix)
+    assert wrapper.read_text().startswith(f"#!{prefix}/bin/sh\n")
+
+    scheduling = recipe_after("termux-job-scheduler` runs a")
+    done = job_home.sh(scheduling, termux)
+    assert done.returncode == 0 and done.stderr == "", done
+    assert done.stdout == f"Pending job 1: {job_home.home}/bin/kettle-off every 3600000 ms, persisted True\n"
+
+    # Android runs the job: the script itself, no arguments, Termux's environment, nothing on stdin.
+    jobs = json.loads((prefix / "var" / "termux-jobs.json").read_text())
+    run = subprocess.run([jobs["1"]["script"]], env=termux, cwd=job_home.home, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout, run.stderr) == (0, "", ""), run
+    assert not kettle.is_on()
+    assert job_home.log_lines() == ["[exit 0] Kettle: off"]
+
+
+def test_make_install_keeps_the_venv_termux_builds_with_its_own_cryptography(tmp_path):
+    clone = tmp_path / "tpcloud"
+    clone.mkdir()
+    shutil.copy(ROOT / "Makefile", clone / "Makefile")
+    setup = recipe_after("then in Termux:").splitlines()
+    venv_line = next(line for line in setup if line.startswith("python -m venv"))
+    made = subprocess.run(venv_line.split("#")[0].replace("python", sys.executable, 1), shell=True, cwd=clone,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made
+    assert "include-system-site-packages = true" in (clone / ".venv" / "pyvenv.cfg").read_text()
+    planned = subprocess.run(["make", "-n", "install"], cwd=clone, capture_output=True, text=True, timeout=60)
+    assert planned.returncode == 0, planned
+    assert "-m venv" not in planned.stdout and ".venv/bin/python -m pip install -q -e ." in planned.stdout
