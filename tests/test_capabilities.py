@@ -4,6 +4,7 @@ dialect's replies are read, units normalised, and values checked before anything
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime
 
 import pytest
@@ -226,6 +227,15 @@ def test_smart_led_rules():
     strip = SmartDevice.from_fixture("P300(EU)_1.0_1.0.15.json")  # led_rule "never"
     assert run(led.exchange(None), strip) == led.LedState(on=False, mode="never")
     assert run(led.exchange(True), strip) == led.LedState(on=True, mode="always") and strip.led_on()
+
+
+def test_smart_led_sends_the_device_settings_back_with_the_new_rule():
+    plug = SmartDevice.from_fixture("P304M(UK)_1.0_1.0.3.json")  # night_mode rule, brightness settings
+    before = copy.deepcopy(plug.responses["get_led_info"])
+    run(led.exchange(False), plug)
+    assert [r["method"] for r in plug.requests] == ["get_led_info", "set_led_info"]
+    assert plug.requests[-1]["params"] == {**before, "led_rule": "never"}
+    assert plug.responses["get_led_info"]["bri_config"] == before["bri_config"] and not plug.led_on()
 
 
 @pytest.mark.parametrize("fake", [

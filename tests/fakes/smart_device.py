@@ -347,14 +347,12 @@ class SmartDevice:
         led = self.responses["get_led_info"]
         rule = params.get("led_rule", led.get("led_rule"))
         status = params.get("led_status", rule != "never")
-        if rule not in ("always", "never", "auto") or not isinstance(status, bool):
+        if rule not in ("always", "never", "auto", "night_mode") or not isinstance(status, bool):
             return {"error_code": PARAMS_ERROR}
-        if set(params) - {"led_rule", "led_status", "night_mode"}:
+        if set(params) - set(led) - {"led_rule", "led_status"}:  # only settings this device has
             return {"error_code": PARAMS_ERROR}
-        led["led_rule"] = rule
-        led["led_status"] = status
-        if isinstance(params.get("night_mode"), dict):
-            led["night_mode"] = copy.deepcopy(params["night_mode"])
+        led.update(copy.deepcopy(params))
+        led["led_rule"], led["led_status"] = rule, status
         return {"error_code": 0}
 
     # ---------------------------------------------------------------- the energy meter

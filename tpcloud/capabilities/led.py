@@ -52,18 +52,24 @@ class IotLed(Led):
 
 
 class SmartLed(Led):
-    async def read(self, send: Send) -> LedState:
+    async def _settings(self, send: Send) -> dict[str, Any]:
         with lacking(WHAT):
             info = smart.check(await send({"method": "get_led_info"}))
-        rule = info.get("led_rule") if isinstance(info, dict) else None
-        if not isinstance(rule, str):
+        if not isinstance(info, dict) or not isinstance(info.get("led_rule"), str):
             raise ProtocolError("the device's get_led_info has no led_rule")
+        return info
+
+    async def read(self, send: Send) -> LedState:
+        rule = (await self._settings(send))["led_rule"]
         return LedState(on=rule != "never", mode=rule)
 
     async def write(self, send: Send, on: bool) -> LedState:
+        """The device's own LED settings go back with the new rule, night-mode times and brightness
+        included, as python-kasa sends them to real devices; only ``led_rule`` changes."""
         rule = "always" if on else "never"
+        settings = await self._settings(send)
         with lacking(WHAT):
-            smart.check(await send({"method": "set_led_info", "params": {"led_rule": rule, "led_status": on}}))
+            smart.check(await send({"method": "set_led_info", "params": {**settings, "led_rule": rule}}))
         return LedState(on=on, mode=rule)
 
 
