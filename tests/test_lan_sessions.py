@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tpcloud.filestore import FileKeyring
+from tpcloud.filestore import FileStore
 from tpcloud.lan.sessions import NAME, SessionStore
 from tpcloud.redact import Redactor
 from tpcloud.secrets import SERVICE, SecretStore
@@ -24,7 +24,7 @@ WITH_HANDSHAKE = 3
 
 
 def saved_sessions(cli) -> dict:
-    raw = FileKeyring(cli.config_dir / "secrets.json", "").get_password(SERVICE, NAME)
+    raw = FileStore(cli.config_dir / "secrets.json", "").get_password(SERVICE, NAME)
     return json.loads(raw) if raw else {}
 
 

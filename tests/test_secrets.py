@@ -20,7 +20,7 @@ from keyring.errors import PasswordDeleteError
 
 from tpcloud import filestore
 from tpcloud.errors import SecretStoreError, UsageError
-from tpcloud.filestore import FileKeyring
+from tpcloud.filestore import FileStore
 from tpcloud.secrets import NAMES, SERVICE, SecretStore
 
 SECRET = "tok-3f9a-SECRET-VALUE"
@@ -113,7 +113,7 @@ def mode(p: Path) -> int:
 
 
 def encrypted_file(path: Path, token: str = SECRET) -> bytes:
-    FileKeyring(path, PASSPHRASE).update("svc", {"token": token, "refresh_token": "refresh-" + token})
+    FileStore(path, PASSPHRASE).update("svc", {"token": token, "refresh_token": "refresh-" + token})
     return path.read_bytes()
 
 
@@ -121,11 +121,11 @@ def encrypted_file(path: Path, token: str = SECRET) -> bytes:
 
 
 def test_round_trip_unencrypted(path):
-    store = FileKeyring(path, "")
+    store = FileStore(path, "")
     assert store.get_password("svc", "token") is None
     assert not path.parent.exists()  # reading creates nothing
-    store.set_password("svc", "token", SECRET)
-    assert FileKeyring(path, "").get_password("svc", "token") == SECRET
+    store.update("svc", {"token": SECRET})
+    assert FileStore(path, "").get_password("svc", "token") == SECRET
     doc = json.loads(path.read_text())
     assert doc == {
         "format": "tpcloud-secrets",
@@ -133,16 +133,16 @@ def test_round_trip_unencrypted(path):
         "encryption": "none",
         "secrets": {"svc": {"token": SECRET}},
     }
-    store.delete_password("svc", "token")
+    store.update("svc", {"token": None})
     assert store.get_password("svc", "token") is None
 
 
 def test_file_and_folder_modes(path):
-    FileKeyring(path, "").set_password("svc", "token", SECRET)
+    FileStore(path, "").update("svc", {"token": SECRET})
     assert mode(path.parent) == 0o700
     assert mode(path) == 0o600
     assert mode(path.with_suffix(".lock")) == 0o600
-    FileKeyring(path, PASSPHRASE).set_password("svc", "token", SECRET)
+    FileStore(path, PASSPHRASE).update("svc", {"token": SECRET})
     assert mode(path) == 0o600
 
 
@@ -152,7 +152,7 @@ def test_round_trip_encrypted(path):
     doc = json.loads(data)
     assert doc["encryption"] == "scrypt+aes-256-gcm"
     assert "secrets" not in doc
-    store = FileKeyring(path, PASSPHRASE)
+    store = FileStore(path, PASSPHRASE)
     assert store.get_password("svc", "token") == SECRET
     assert store.get_password("svc", "refresh_token") == "refresh-" + SECRET
 
@@ -166,20 +166,20 @@ def test_fresh_salt_and_nonce_on_every_write(path):
 
 def test_wrong_passphrase_fails_and_destroys_nothing(path):
     before = encrypted_file(path)
-    store = FileKeyring(path, "not the passphrase")
+    store = FileStore(path, "not the passphrase")
     with pytest.raises(SecretStoreError, match="TPCLOUD_PASSPHRASE is wrong") as caught:
         store.get_password("svc", "token")
     assert "not the passphrase" not in str(caught.value) and SECRET not in str(caught.value)
     with pytest.raises(SecretStoreError):
-        store.set_password("svc", "token", "new")
+        store.update("svc", {"token": "new"})
     with pytest.raises(SecretStoreError):
-        store.delete_all("svc")
+        store.update("svc", {"token": None})
     assert path.read_bytes() == before
 
 
 def test_encrypted_file_without_passphrase(path):
     before = encrypted_file(path)
-    store = FileKeyring(path, "")
+    store = FileStore(path, "")
     with pytest.raises(SecretStoreError, match="is encrypted; set TPCLOUD_PASSPHRASE"):
         store.get_password("svc", "token")
     with pytest.raises(SecretStoreError, match="is encrypted"):
@@ -188,16 +188,16 @@ def test_encrypted_file_without_passphrase(path):
 
 
 def test_group_readable_file_is_refused(path):
-    FileKeyring(path, "").set_password("svc", "token", SECRET)
+    FileStore(path, "").update("svc", {"token": SECRET})
     before = path.read_bytes()
     path.chmod(0o640)
     with pytest.raises(SecretStoreError) as caught:
-        FileKeyring(path, "").get_password("svc", "token")
+        FileStore(path, "").get_password("svc", "token")
     message = str(caught.value)
     assert str(path) in message and "0640" in message and f"chmod 600 {path}" in message
     assert "\n" not in message and SECRET not in message
     with pytest.raises(SecretStoreError, match="chmod 600"):
-        FileKeyring(path, "").set_password("svc", "token", "new")
+        FileStore(path, "").update("svc", {"token": "new"})
     assert path.read_bytes() == before and mode(path) == 0o640
 
 
@@ -222,7 +222,7 @@ def test_unreadable_file_is_reported_and_left_untouched(path, content):
     path.write_text(content)
     path.chmod(0o600)
     for passphrase in ("", PASSPHRASE):
-        store = FileKeyring(path, passphrase)
+        store = FileStore(path, passphrase)
         with pytest.raises(SecretStoreError) as caught:
             store.get_password("svc", "token")
         assert str(path) in str(caught.value) and "\n" not in str(caught.value)
@@ -232,19 +232,19 @@ def test_unreadable_file_is_reported_and_left_untouched(path, content):
 
 
 def test_unencrypted_file_is_encrypted_on_next_write(path):
-    FileKeyring(path, "").update("svc", {"token": SECRET, "username": "me@example.com"})
+    FileStore(path, "").update("svc", {"token": SECRET, "username": "me@example.com"})
     assert SECRET.encode() in path.read_bytes()
-    FileKeyring(path, PASSPHRASE).update("svc", {"refresh_token": "r-" + SECRET})
+    FileStore(path, PASSPHRASE).update("svc", {"refresh_token": "r-" + SECRET})
     data = path.read_bytes()
     assert json.loads(data)["encryption"] == "scrypt+aes-256-gcm"
     assert SECRET.encode() not in data and b"me@example.com" not in data
-    store = FileKeyring(path, PASSPHRASE)
+    store = FileStore(path, PASSPHRASE)
     assert store.get_password("svc", "token") == SECRET
     assert store.get_password("svc", "username") == "me@example.com"
 
 
 def test_update_is_one_write_and_none_deletes(path, monkeypatch):
-    store = FileKeyring(path, "")
+    store = FileStore(path, "")
     store.update("svc", {"token": "old", "refresh_token": "old-r", "username": "me"})
     replaced = []
     real_replace = os.replace
@@ -256,27 +256,19 @@ def test_update_is_one_write_and_none_deletes(path, monkeypatch):
     assert json.loads(path.read_text())["secrets"] == {}
 
 
-def test_delete_password_of_missing_entry_raises(path):
-    store = FileKeyring(path, "")
-    with pytest.raises(PasswordDeleteError):
-        store.delete_password("svc", "token")
-    store.set_password("svc", "username", "me")
-    with pytest.raises(PasswordDeleteError):
-        store.delete_password("svc", "token")
-
-
-def test_delete_all(path):
-    store = FileKeyring(path, "")
+def test_deleting_touches_only_the_names_given(path):
+    store = FileStore(path, "")
+    store.update("svc", {"token": None})  # nothing to delete is fine
     store.update("svc", {"token": "a", "username": "b"})
-    store.set_password("other", "token", "c")
-    store.delete_all("svc")
-    store.delete_all("svc")
+    store.update("other", {"token": "c"})
+    store.update("svc", {"token": None, "username": None})
     assert store.get_password("svc", "token") is None and store.get_password("svc", "username") is None
     assert store.get_password("other", "token") == "c"
+    assert json.loads(path.read_text())["secrets"] == {"other": {"token": "c"}}
 
 
 def test_no_temp_files_left_behind(path, monkeypatch):
-    store = FileKeyring(path, PASSPHRASE)
+    store = FileStore(path, PASSPHRASE)
     for i in range(5):
         store.update("svc", {"token": str(i)})
     assert sorted(p.name for p in path.parent.iterdir()) == ["secrets.json", "secrets.lock"]
@@ -295,9 +287,9 @@ def test_no_temp_files_left_behind(path, monkeypatch):
 WRITER = """
 import sys, time
 from pathlib import Path
-from tpcloud.filestore import FileKeyring
+from tpcloud.filestore import FileStore
 path, passphrase, name, count, go = sys.argv[1:]
-store = FileKeyring(Path(path), passphrase)
+store = FileStore(Path(path), passphrase)
 while not Path(go).exists():
     time.sleep(0.005)
 for i in range(int(count)):
@@ -323,35 +315,27 @@ def test_concurrent_writers_lose_no_update(path, tmp_path, passphrase, count):
     for writer in writers:
         _, err = writer.communicate(timeout=120)
         assert writer.returncode == 0, err.decode()
-    store = FileKeyring(path, passphrase)
+    store = FileStore(path, passphrase)
     assert {name: store.get_password("svc", name) for name in names} == dict.fromkeys(names, str(count - 1))
     assert store.get_password("svc", "last") in names
     assert sorted(p.name for p in path.parent.iterdir()) == ["secrets.json", "secrets.lock"]
 
 
-def test_defaults_come_from_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("TPCLOUD_PASSPHRASE", PASSPHRASE)
-    store = FileKeyring()
-    assert store.path == tmp_path / "xdg" / "tpcloud" / "secrets.json"
-    assert store.description == f"file store {store.path} (encrypted with TPCLOUD_PASSPHRASE)"
-    store.set_password("svc", "token", SECRET)
-    assert SECRET.encode() not in store.path.read_bytes()
-    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/ignored")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("TPCLOUD_PASSPHRASE")
-    store = FileKeyring()
-    assert store.path == tmp_path / "home" / ".config" / "tpcloud" / "secrets.json"
-    assert store.description.endswith("(not encrypted: set TPCLOUD_PASSPHRASE to encrypt it)")
+def test_the_default_path_follows_xdg(tmp_path):
+    assert filestore.default_path({"XDG_CONFIG_HOME": str(tmp_path / "xdg")}) == tmp_path / "xdg" / "tpcloud" / "secrets.json"
+    ignored = {"XDG_CONFIG_HOME": "relative/ignored", "HOME": str(tmp_path / "home")}
+    assert filestore.default_path(ignored) == tmp_path / "home" / ".config" / "tpcloud" / "secrets.json"
 
 
-def test_an_unencrypted_store_never_loads_cryptography(path):
+def test_the_file_store_loads_neither_keyring_nor_without_a_passphrase_cryptography(path):
     script = (
-        "import sys\nfrom pathlib import Path\nfrom tpcloud.filestore import FileKeyring\n"
-        f"s = FileKeyring(Path({str(path)!r}), '')\ns.set_password('svc', 'token', 'x')\n"
-        "assert s.get_password('svc', 'token') == 'x'\nassert 'cryptography' not in sys.modules\n"
+        "import sys\nfrom pathlib import Path\nfrom tpcloud.secrets import SecretStore\n"
+        f"s = SecretStore({{'TPCLOUD_SECRET_STORE': 'file', 'XDG_CONFIG_HOME': {str(path.parent.parent)!r}}})\n"
+        "s.update({'token': 'x'})\nassert s.get('token') == 'x'\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('keyring', 'cryptography')], sorted(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    assert json.loads(path.read_text())["secrets"] == {SERVICE: {"token": "x"}}
 
 
 # SecretStore and the choice of backend
@@ -385,7 +369,7 @@ def test_file_store_uses_the_passphrase_given(env, tmp_path):
 
 @pytest.mark.parametrize(
     "backend",
-    ["keyring.backends.fail.Keyring", "keyring.backends.null.Keyring", "tpcloud.filestore.FileKeyring"],
+    ["keyring.backends.fail.Keyring", "keyring.backends.null.Keyring"],
 )
 def test_no_usable_os_keyring_means_the_file_store(env, tmp_path, monkeypatch, backend):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", backend)

@@ -1,9 +1,9 @@
-"""A keyring backend kept in one owner-only JSON file, optionally encrypted with a passphrase.
+"""tpcloud's secrets in one owner-only JSON file, optionally encrypted with a passphrase.
 
 It exists for the places with no usable OS keyring (headless Linux, cron without D-Bus, Termux):
-tpcloud still needs somewhere to keep its token. It is a real ``keyring`` backend, so
-``PYTHON_KEYRING_BACKEND=tpcloud.filestore.FileKeyring`` selects it for any keyring user, but its
-low priority means keyring never prefers it over a real OS keyring on its own.
+tpcloud still needs somewhere to keep its token. It deliberately does not build on ``keyring``:
+those are the places where every command runs unattended, and importing keyring costs about
+70 ms of start-up that the file store has no use for.
 
 Several tpcloud runs (cron jobs, a shell loop) may refresh the token at the same moment, so every
 change is a read-modify-write under an exclusive lock, written to a temporary file and renamed into
@@ -19,9 +19,6 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
 
 from tpcloud.errors import SecretStoreError
 from tpcloud.fsutil import FileLock, atomic_write
@@ -49,20 +46,14 @@ def default_path(env: Mapping[str, str]) -> Path:
     return Path(config) / "tpcloud" / "secrets.json"
 
 
-class FileKeyring(KeyringBackend):
-    """Secrets in ``secrets.json``: mode 0600, encrypted when a passphrase is given.
+class FileStore:
+    """Secrets in ``secrets.json``: mode 0600, encrypted when a passphrase is given (an empty
+    passphrase means "no encryption"). Entries are grouped by service, as in a keyring, so
+    :class:`tpcloud.secrets.SecretStore` asks both kinds of store the same way."""
 
-    ``path`` and ``passphrase`` default to the process environment (``XDG_CONFIG_HOME``/``HOME``
-    and ``TPCLOUD_PASSPHRASE``) because keyring instantiates backends without arguments. An empty
-    passphrase means "no encryption", so callers with their own environment can say so explicitly.
-    """
-
-    priority = 0.5  # below every recommended keyring (>= 1)
-
-    def __init__(self, path: Path | None = None, passphrase: str | None = None) -> None:
-        super().__init__()
-        self.path = Path(path) if path is not None else default_path(os.environ)
-        self._passphrase = os.environ.get(PASSPHRASE_VAR, "") if passphrase is None else passphrase
+    def __init__(self, path: Path, passphrase: str) -> None:
+        self.path = Path(path)
+        self._passphrase = passphrase
         # The last derived key and what it was derived from: scrypt is deliberately slow, and a
         # run reads the same file several times.
         self._key_cache: tuple[tuple[bytes, int, int, int], bytes] | None = None
@@ -78,17 +69,6 @@ class FileKeyring(KeyringBackend):
         secrets, _ = self._load()
         return secrets.get(service, {}).get(username)
 
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.update(service, {username: password})
-
-    def delete_password(self, service: str, username: str) -> None:
-        def change(secrets: Secrets) -> None:
-            if username not in secrets.get(service, {}):
-                raise PasswordDeleteError(f"{self.path} holds no {username!r} for {service!r}")
-            _apply(secrets, service, {username: None})
-
-        self._modify(change)
-
     def update(self, service: str, values: Mapping[str, str | None]) -> None:
         """Set (or, for None, delete) several entries in one atomic write.
 
@@ -99,10 +79,6 @@ class FileKeyring(KeyringBackend):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"the value for {name!r} must be a str or None")
         self._modify(lambda secrets: _apply(secrets, service, values))
-
-    def delete_all(self, service: str) -> None:
-        """Remove every entry of ``service`` (nothing to remove is fine)."""
-        self._modify(lambda secrets: secrets.pop(service, None))
 
     # Reading
 

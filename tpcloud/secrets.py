@@ -16,6 +16,8 @@ from tpcloud.errors import SecretStoreError, TpcloudError, UsageError
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
 
+    from tpcloud.filestore import FileStore
+
 SERVICE = "tpcloud"
 # Everything tpcloud keeps; lan_sessions holds the KLAP/AES sessions of tpcloud.lan.sessions.
 # cloud_api ("v1" or "v2") and cloud_url (V2's regional server) say where the token is valid;
@@ -43,7 +45,7 @@ class SecretStore:
     def __init__(self, env: Mapping[str, str], *, timeout: float = 5.0) -> None:
         self._env = dict(env)
         self._timeout = timeout
-        self._backend: KeyringBackend | None = None
+        self._backend: KeyringBackend | FileStore | None = None
         self._is_file = False
         self._hung = False
 
@@ -85,12 +87,12 @@ class SecretStore:
         """Forget everything tpcloud keeps (logout); nothing to forget is fine."""
         self.update(dict.fromkeys(NAMES))
 
-    def _chosen(self) -> KeyringBackend:
+    def _chosen(self) -> KeyringBackend | FileStore:
         if self._backend is None:
             self._backend, self._is_file = self._select()
         return self._backend
 
-    def _select(self) -> tuple[KeyringBackend, bool]:
+    def _select(self) -> tuple[KeyringBackend | FileStore, bool]:
         """The backend, and whether it is the file store."""
         choice = self._env.get(STORE_VAR, "").strip().lower()
         if choice not in ("", "file", "keyring"):
@@ -108,11 +110,9 @@ class SecretStore:
                     f"{kind.__module__}.{kind.__name__})",
                     hint=f"install or start one (e.g. gnome-keyring), or {_USE_FILE}",
                 )
-        # Imported only now: defining FileKeyring registers it with keyring, and keyring's
-        # automatic choice above should not see it.
-        from tpcloud.filestore import FileKeyring, default_path
+        from tpcloud.filestore import FileStore, default_path
 
-        return FileKeyring(default_path(self._env), self._env.get("TPCLOUD_PASSPHRASE", "")), True
+        return FileStore(default_path(self._env), self._env.get("TPCLOUD_PASSPHRASE", "")), True
 
     def _ask(self, call: Callable[..., Any], *args: Any, failing: str = "the OS keyring failed") -> Any:
         """Run ``call`` in a daemon thread and give up after the timeout."""
@@ -160,8 +160,8 @@ def _os_keyring() -> tuple[KeyringBackend, bool]:
 
 
 def _usable(backend: KeyringBackend) -> bool:
-    """Recommended keyrings have priority >= 1; below are the fail and null keyrings, plaintext
-    stores and our own file store, none of which should be taken for the OS keyring."""
+    """Recommended keyrings have priority >= 1; below are the fail and null keyrings and plaintext
+    stores, none of which should be taken for the OS keyring."""
     from keyring.backends.chainer import ChainerBackend
 
     if isinstance(backend, ChainerBackend):  # its own priority says nothing when explicitly chosen
