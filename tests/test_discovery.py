@@ -115,6 +115,7 @@ EXPECTED_WIRE = {  # from each fixture's discovery_result: (wire, version)
     "P110(EU)_1.0_1.2.3": ("aes", 2),
     "P115(EU)_1.0_1.2.3": ("aes", 2),
     "P300(EU)_1.0_1.0.15": ("klap", 2),
+    "P304M(UK)_1.0_1.0.3": ("klap", 2),  # KLAP, lv 2
 }
 
 
