@@ -15,6 +15,14 @@ from typing import Any, Iterable
 
 from tpcloud.errors import NameNotFound
 
+# The Kasa light strips, by model prefix (KL400L5, KL400L10, KL420L5, KL430).
+LIGHT_STRIP_MODELS = ("KL400", "KL420", "KL430")
+
+
+def is_light_strip_model(model: str) -> bool:
+    """Whether MODEL (``KL430(US)``, any case) is a Kasa light strip."""
+    return model.strip().upper().startswith(LIGHT_STRIP_MODELS)
+
 
 def decode_alias(alias: str, device_type: str) -> str:
     """Tapo (SMART) aliases arrive base64-encoded UTF-8; Kasa aliases are plain text."""
@@ -57,6 +65,21 @@ class Device:
     @property
     def is_bulb(self) -> bool:
         return "BULB" in self.device_type.upper()
+
+    @property
+    def is_light_strip(self) -> bool:
+        """A Kasa light strip (KL400, KL420, KL430): a bulb to the cloud, whose light is another module.
+
+        The cloud lists a strip as a bulb (``IOT.SMARTBULB``), and it is one in everything but its
+        light: power and colour go to ``smartlife.iot.lightStrip`` (``set_light_state``), which a
+        strip has instead of the bulbs' lighting service. Only the model tells the two apart in the
+        cloud's list, so the rule here is a bulb whose model is a strip's: every route knows the
+        model before the device is asked, and switching a strip costs no extra read. Where the
+        sysinfo is read anyway (``tpcloud light``), ``iot.is_light_strip`` also takes a sysinfo
+        with ``length`` (the strip's length, which only strips report) for a strip, so a
+        strip model missing from ``LIGHT_STRIP_MODELS`` is still lit the right way there.
+        """
+        return self.is_bulb and is_light_strip_model(self.model)
 
     @classmethod
     def from_cloud(cls, entry: dict[str, Any]) -> "Device":

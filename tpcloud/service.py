@@ -397,7 +397,9 @@ class DeviceService:
             on = not dialect.is_on(info, target.outlet)
         else:
             on = action == "on"
-        request = dialect.for_outlet(dialect.power_request(on, bulb=target.device.is_bulb), target.outlet)
+        device = target.device
+        power = dialect.power_request(on, bulb=device.is_bulb, strip=device.is_light_strip)
+        request = dialect.for_outlet(power, target.outlet)
         reply, route = await self._request(target, request)
         dialect.check(reply)
         return SwitchResult(target, on, route)

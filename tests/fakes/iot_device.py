@@ -5,6 +5,10 @@ decoded request dict a client sends (``{"system": {"get_sysinfo": {}}}``) and re
 a real device would send, keeping state between calls (relay, outlets, LED, alias, light state,
 dimmer brightness). The fake cloud runs it for ``passthrough``; a LAN emulator can wrap it too.
 
+A light strip (a bulb whose sysinfo has ``length``: KL400, KL420, KL430) is lit through
+``smartlife.iot.lightStrip`` (``get_light_state``, ``set_light_state``) and answers the bulbs'
+lighting service with -1 "module not support", as python-kasa's KL430(US) 1.0 fixture records.
+
 Reply rules, as real devices do:
 - one reply entry per module and per method in the request; successful ones carry ``err_code: 0``;
 - unknown module  -> ``{"<module>": {"err_code": -1, "err_msg": "module not support"}}``;
@@ -25,6 +29,14 @@ Choices not checked against a device (documented so tests can rely on them):
   ``get_realtime`` (``energy_wh`` next to ``power_mw``, else ``energy`` in kWh). A strip's outlets
   (``context``) each have their own history, and their own readings in ``outlet_realtime``.
 - ``smartlife.iot.dimmer.set_dimmer_transition`` fades to ``brightness`` and switches the relay on.
+- A light strip's ``set_light_state`` takes the fields of ``transition_light_state`` and changes
+  the light (and ``light_state`` in its sysinfo) the same way; it answers, like
+  ``get_light_state``, in the form the KL430 fixture records for an unlit strip: ``on_off``,
+  ``length``, ``transition`` (the fixture's, never changed) and ``dft_on_state`` with ``mode``
+  and one group of all zones, ``[first, last, hue, saturation, brightness, color_temp]``. A lit
+  strip answers ``on_off``, ``length``, ``transition`` and the settings themselves (``mode``,
+  ``hue``, ``saturation``, ``color_temp``, ``brightness``), as a lit bulb does; no fixture has
+  that reply. ``lighting_effect_state`` is replayed and never changed.
 - Read-only methods present in the fixture (e.g. ``smartlife.iot.dimmer.get_dimmer_parameters``,
   ``smartlife.iot.PIR.get_config``) are replayed from it.
 """
@@ -166,6 +178,8 @@ class IotDevice:
 
         # light state of bulbs: keep the "on" parameters separately, render like the device
         self._light: dict | None = None
+        recorded = self.data.get(LIGHTSTRIP, {}).get("get_light_state")
+        self._strip_transition = recorded.get("transition", 0) if isinstance(recorded, dict) else 0
         if self.is_bulb and isinstance(self.sysinfo.get("light_state"), dict):
             ls = self.sysinfo["light_state"]
             params = ls if ls.get("on_off") else ls.get("dft_on_state", {})
@@ -222,7 +236,13 @@ class IotDevice:
 
     @property
     def is_strip(self) -> bool:
+        """A power strip (outlets); a light strip is ``is_light_strip``."""
         return bool(self.sysinfo.get("children"))
+
+    @property
+    def is_light_strip(self) -> bool:
+        """A light strip (KL400, KL420, KL430): a bulb whose sysinfo has ``length`` (python-kasa's rule)."""
+        return self.is_bulb and "length" in self.sysinfo
 
     @property
     def is_dimmer(self) -> bool:
@@ -368,16 +388,13 @@ class IotDevice:
         if module == (BULB_EMETER if self.is_bulb else EMETER) and self.has_emeter:
             return {"get_realtime": self._get_realtime, "get_daystat": self._get_daystat, "get_monthstat": self._get_monthstat}
         if self.is_bulb and self._light is not None:
-            if module == LIGHTING and (LIGHTING in self.data or LIGHTSTRIP not in self.data):
+            if module == LIGHTING and not self.is_light_strip:
                 return {
                     "get_light_state": self._get_light_state,
                     "transition_light_state": self._transition_light_state,
                 }
-            if module == LIGHTSTRIP and LIGHTSTRIP in self.data:
-                return {
-                    "get_light_state": self._get_light_state,
-                    "set_light_state": self._transition_light_state,
-                }
+            if module == LIGHTSTRIP and self.is_light_strip:
+                return {"get_light_state": self._get_strip_light_state, "set_light_state": self._set_strip_light_state}
         if module == DIMMER and self.is_dimmer:
             return {"set_brightness": self._set_brightness, "set_switch_state": self._set_relay_state,
                     "set_dimmer_transition": self._set_dimmer_transition}
@@ -510,6 +527,24 @@ class IotDevice:
         return self._render_light()
 
     def _transition_light_state(self, params: dict, targets: Any) -> dict:
+        error = self._change_light(params)
+        return error if error is not None else self._render_light()
+
+    def _get_strip_light_state(self, params: dict, targets: Any) -> dict:
+        light = self._render_light()
+        zones = {"length": self.sysinfo["length"], "transition": self._strip_transition}
+        if light["on_off"]:
+            return {**light, **zones}
+        on = light["dft_on_state"]
+        group = [0, self.sysinfo["length"] - 1, *(on.get(k, 0) for k in ("hue", "saturation", "brightness", "color_temp"))]
+        return {"on_off": 0, **zones, "dft_on_state": {"mode": on.get("mode", "normal"), "groups": [group]}}
+
+    def _set_strip_light_state(self, params: dict, targets: Any) -> dict:
+        error = self._change_light(params)
+        return error if error is not None else self._get_strip_light_state({}, targets)
+
+    def _change_light(self, params: dict) -> dict | None:
+        """Apply a light change (bulb or light strip); the error reply for a bad value, else None."""
         assert self._light is not None
         limits = {
             "on_off": (0, 1),
@@ -540,7 +575,7 @@ class IotDevice:
         if "on_off" in params:
             self._light["on_off"] = int(params["on_off"])
         self._sync_light()
-        return self._render_light()
+        return None
 
 
 _CONTEXT_METHODS = frozenset(

@@ -1,9 +1,11 @@
 """Lights: brightness, colour temperature, colour (hue and saturation) and a transition time.
 
-Kasa bulbs use ``smartlife.iot.smartbulb.lightingservice`` ``transition_light_state``, Kasa
-dimmers ``smartlife.iot.dimmer`` (``set_brightness``, or ``set_dimmer_transition`` to fade), Tapo
-bulbs (and SMART dimmers) ``set_device_info``. Every change also switches the light on. Values are
-checked against what the light says it can do (its sysinfo or device info) before it is asked.
+Kasa bulbs use ``smartlife.iot.smartbulb.lightingservice`` ``transition_light_state``, Kasa light
+strips the same fields in ``smartlife.iot.lightStrip`` ``set_light_state`` (their lighting effects
+and segments are left alone), Kasa dimmers ``smartlife.iot.dimmer`` (``set_brightness``, or
+``set_dimmer_transition`` to fade), Tapo bulbs (and SMART dimmers) ``set_device_info``. Every
+change also switches the light on. Values are checked against what the light says it can do (its
+sysinfo or device info) before it is asked.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ DIMMER = "smartlife.iot.dimmer"
 _KELVIN = {
     "KL120(US)": (2700, 5000), "KL120(EU)": (2700, 6500), "LB120": (2700, 6500), "KL125": (2500, 6500),
     "KL135": (2500, 6500), "KL130": (2500, 9000), "LB130": (2500, 9000), "LB230": (2500, 9000),
-    "KB130": (2500, 9000), "KL430": (2500, 9000),
+    "KB130": (2500, 9000), "KL400L5": (2500, 9000), "KL420": (2500, 9000), "KL430": (2500, 9000),
 }
 _COMMON_KELVIN = (2700, 5000)
 # The longest --transition accepted (ms): an hour, for a slow sunrise.
@@ -102,7 +104,7 @@ class Abilities:
 
 
 def _not_a_light(model: str) -> UsageError:
-    return UsageError(f"this {model} is not a light (light works with bulbs and dimmers)")
+    return UsageError(f"this {model} is not a light (light works with bulbs, light strips and dimmers)")
 
 
 class Light(ABC):
@@ -132,8 +134,17 @@ def _colour(change: Change, has_temp: bool) -> dict[str, int]:
     return fields
 
 
+def _settings_when_on(light_state: dict[str, Any]) -> dict[str, Any]:
+    """A Kasa light's settings for when it is on: its light state, or (while off) its dft_on_state."""
+    if light_state.get("on_off"):
+        return light_state
+    default = light_state.get("dft_on_state")
+    return default if isinstance(default, dict) else {}
+
+
 class IotLight(Light):
-    """Kasa bulbs (lighting service) and dimmers (dimmer module), told apart by their sysinfo."""
+    """Kasa bulbs (lighting service), light strips (light strip module) and dimmers (dimmer module),
+    told apart by their sysinfo."""
 
     async def read(self, send: Send) -> dict[str, Any]:
         return iot.sysinfo_of(await send(iot.sysinfo_request()))
@@ -155,13 +166,16 @@ class IotLight(Light):
 
     @staticmethod
     async def _bulb(send: Send, info: dict[str, Any], change: Change) -> LightState:
+        """A bulb or a light strip: the same fields, sent to the light's own module."""
+        service = iot.light_service(strip=iot.is_light_strip(info))
         params = {"on_off": 1, "ignore_default": 1, **_colour(change, bool(info.get("is_variable_color_temp")))}
         if change.transition is not None:
             params["transition_period"] = change.transition
-        reply = iot.check(await send({iot.BULB_SERVICE: {"transition_light_state": params}}))
-        state = reply.get(iot.BULB_SERVICE, {}).get("transition_light_state")
+        state = service.reply(iot.check(await send(service.request(params))))
         if not isinstance(state, dict):
-            raise ProtocolError("the bulb's reply has no light state")
+            raise ProtocolError("the light's reply has no light state")
+        if "on_off" not in state:  # a reply that only says it worked: the light as it was, changed as asked
+            state = {**_settings_when_on(info["light_state"]), **params}
         return LightState.of(bool(state.get("on_off")), state)
 
     @staticmethod

@@ -6,12 +6,13 @@ this module's business. Replies nest ``{module: {method: {..., "err_code": N}}}`
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, NamedTuple
 
-from tpcloud.devices import Device, Outlet
+from tpcloud.devices import Device, Outlet, is_light_strip_model
 from tpcloud.errors import DeviceError, ProtocolError
 
 BULB_SERVICE = "smartlife.iot.smartbulb.lightingservice"
+STRIP_SERVICE = "smartlife.iot.lightStrip"
 
 _DEVICE_ERRORS = {-1: "does not support this module", -2: "does not support this method", -3: "rejected the request"}
 
@@ -20,10 +21,41 @@ def sysinfo_request() -> dict[str, Any]:
     return {"system": {"get_sysinfo": {}}}
 
 
-def power_request(on: bool, *, bulb: bool) -> dict[str, Any]:
-    """Switch a plug, strip outlet or dimmer (relay) or a bulb (lighting service) on or off."""
-    if bulb:
-        return {BULB_SERVICE: {"transition_light_state": {"on_off": int(on), "ignore_default": 1}}}
+class LightService(NamedTuple):
+    """The module and method that set a Kasa light (power, brightness, colour, fade)."""
+
+    module: str
+    method: str
+
+    def request(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {self.module: {self.method: params}}
+
+    def reply(self, reply: dict[str, Any]) -> Any:
+        """The method's part of a (checked) REPLY to ``request``."""
+        methods = reply.get(self.module)
+        return methods.get(self.method) if isinstance(methods, dict) else None
+
+
+# Bulbs and light strips take the same fields (on_off, brightness, hue, saturation, color_temp,
+# transition_period, ignore_default) in different modules; a strip has no lighting service.
+BULB_LIGHT = LightService(BULB_SERVICE, "transition_light_state")
+STRIP_LIGHT = LightService(STRIP_SERVICE, "set_light_state")
+
+
+def light_service(*, strip: bool) -> LightService:
+    return STRIP_LIGHT if strip else BULB_LIGHT
+
+
+def is_light_strip(sysinfo: dict[str, Any]) -> bool:
+    """Whether SYSINFO is a light strip's: it reports a ``length``, or its model is a strip's
+    (``Device.is_light_strip`` says why the model is the rule where no sysinfo is at hand)."""
+    return "length" in sysinfo or is_light_strip_model(str(sysinfo.get("model") or ""))
+
+
+def power_request(on: bool, *, bulb: bool, strip: bool = False) -> dict[str, Any]:
+    """Switch a plug, strip outlet or dimmer (relay), a bulb or a light strip (its light) on or off."""
+    if bulb or strip:
+        return light_service(strip=strip).request({"on_off": int(on), "ignore_default": 1})
     return {"system": {"set_relay_state": {"state": int(on)}}}
 
 

@@ -44,7 +44,7 @@ def children_request() -> dict[str, Any]:
     return {"method": "get_child_device_list"}
 
 
-def power_request(on: bool, *, bulb: bool = False) -> dict[str, Any]:
+def power_request(on: bool, *, bulb: bool = False, strip: bool = False) -> dict[str, Any]:
     """Power is one field of ``set_device_info`` for plugs, bulbs and outlets alike."""
     return {"method": "set_device_info", "params": {"device_on": bool(on)}}
 
