@@ -238,10 +238,12 @@ def test_klap_replies_of_random_bytes(body, seq):
 @FUZZ
 @given(st.one_of(st.text(max_size=64), st.binary(max_size=48).map(lambda b: __import__("base64").b64encode(b).decode())))
 def test_aes_envelopes_of_random_text(text):
-    from tpcloud.lan.aes import AesCipher, smart_result
+    from tpcloud.dialects.smart import check
+    from tpcloud.lan.aes import AesCipher
+    from tpcloud.lan.transport import json_object
 
     survives(lambda: AesCipher(b"k" * 16, b"i" * 16).decrypt(text))
-    survives(lambda: smart_result(text.encode()))
+    survives(lambda: check(json_object(text.encode(), "SMART reply")))
 
 
 @FUZZ
@@ -290,7 +292,7 @@ def _handshake_survives(make_transport: Callable[[Any], Any], status: int, body:
 
     async def attempt() -> None:
         async with _device_answering(status, body, cookie) as client:
-            await make_transport(client).request(b'{"method":"get_device_info"}')
+            await make_transport(client).send(b'{"method":"get_device_info"}')
 
     survives(lambda: asyncio.run(attempt()))
 

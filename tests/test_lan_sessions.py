@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from tpcloud.config import Settings
 from tpcloud.filestore import FileStore
 from tpcloud.lan.sessions import NAME, SessionStore
 from tpcloud.redact import Redactor
@@ -136,7 +137,7 @@ def test_saving_keeps_other_devices_live_sessions_and_drops_expired_ones(tmp_pat
     env = {"TPCLOUD_SECRET_STORE": "file", "XDG_CONFIG_HOME": str(tmp_path), "HOME": str(tmp_path)}
     now = 1_000_000.0
     redactor = Redactor()
-    store = SessionStore(SecretStore(env), redactor, clock=lambda: now)
+    store = SessionStore(SecretStore(Settings.from_env(env)), redactor, clock=lambda: now)
     store.save({"klap a:80": {"expires_at": now + 60, "key": "k" * 32, "cookie": ["TP_SESSIONID", "c" * 32]},
                 "aes b:80": {"expires_at": now + 1, "token": "t" * 32}})
     now += 10

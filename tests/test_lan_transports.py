@@ -33,9 +33,9 @@ def run(coro):
 async def _twice_with_expiry(make_transport, expire) -> list[dict]:
     async with httpx.AsyncClient(trust_env=False) as client:
         transport = make_transport(client)
-        first = json.loads(await transport.request(GET_INFO))
+        first = json.loads(await transport.send(GET_INFO))
         expire()
-        second = json.loads(await transport.request(GET_INFO))
+        second = json.loads(await transport.send(GET_INFO))
         await transport.close()
     return [first, second]
 
@@ -69,7 +69,7 @@ def test_klap_v1_kasa_device_speaks_iot_json():
     async def ask(server):
         async with httpx.AsyncClient(trust_env=False) as client:
             transport = KlapTransport(server.host, server.port, credentials=(USERNAME, PASSWORD), version=1, client=client, timeout=5)
-            return json.loads(await transport.request(SYSINFO))
+            return json.loads(await transport.send(SYSINFO))
 
     with KlapServer(device, pick_loopback_host(), version=1, username=USERNAME, password=PASSWORD) as server:
         reply = run(ask(server))
@@ -86,7 +86,7 @@ def test_xor_faults_end_in_one_clear_error_within_the_timeout(fault, error):
         loop_time = asyncio.new_event_loop()
         started = loop_time.time()
         with pytest.raises(error) as caught:
-            loop_time.run_until_complete(XorTransport(server.host, server.port, timeout=1.0).request(SYSINFO))
+            loop_time.run_until_complete(XorTransport(server.host, server.port, timeout=1.0).send(SYSINFO))
         elapsed = loop_time.time() - started
         loop_time.close()
     assert elapsed < 3
@@ -96,7 +96,7 @@ def test_xor_faults_end_in_one_clear_error_within_the_timeout(fault, error):
 def test_xor_to_a_closed_port_is_unreachable():
     host = pick_loopback_host(tcp_ports=(9999,))
     with pytest.raises(errors.DeviceUnreachable):
-        run(XorTransport(host, 9999, timeout=1.0).request(SYSINFO))
+        run(XorTransport(host, 9999, timeout=1.0).send(SYSINFO))
 
 
 @pytest.mark.parametrize("declare", [None, 10**12], ids=["endless-chunks", "absurd-length"])
@@ -107,7 +107,7 @@ def test_an_http_device_that_never_stops_talking_is_cut_off(wire, declare):
             options = {"version": 2} if wire == "klap" else {}
             kind = KlapTransport if wire == "klap" else AesTransport
             transport = kind(server.host, server.port, credentials=(USERNAME, PASSWORD), client=client, timeout=10, **options)
-            await transport.request(GET_INFO)
+            await transport.send(GET_INFO)
 
     with EndlessReplyServer(pick_loopback_host()) as server, pytest.raises(errors.ProtocolError, match="larger than 1024 KiB"):
         run(ask(server))

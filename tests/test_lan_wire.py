@@ -19,7 +19,9 @@ import httpx
 import pytest
 
 from tpcloud.errors import AuthError, DeviceError, DeviceUnreachable, ProtocolError, Timeout
+from tpcloud.dialects import smart
 from tpcloud.lan import aes, klap, xor
+from tpcloud.lan.links import new_terminal_uuid
 
 VECTORS = json.loads(Path("/work/shared/protocol-vectors.json").read_text())
 LOCAL = "127.0.0.1"
@@ -113,7 +115,7 @@ def test_xor_transport_normal_reply_without_eof():
         async with server:
             transport = xor.XorTransport(LOCAL, port, timeout=2)
             started = time.monotonic()
-            answer = await transport.request(b'{"system":{"get_sysinfo":{}}}')
+            answer = await transport.send(b'{"system":{"get_sysinfo":{}}}')
             elapsed = time.monotonic() - started
             await transport.close()
             return answer, elapsed
@@ -142,7 +144,7 @@ def test_xor_transport_silent_or_dripping_peer_times_out(drip):
             transport = xor.XorTransport(LOCAL, port, timeout=0.5)
             started = time.monotonic()
             with pytest.raises(Timeout):
-                await transport.request(b"{}")
+                await transport.send(b"{}")
             return time.monotonic() - started
 
     assert run(main()) < 0.5 + 0.5
@@ -159,7 +161,7 @@ def test_xor_transport_absurd_length():
         server, port = await _serve(handler)
         async with server:
             with pytest.raises(ProtocolError, match="limit"):
-                await xor.XorTransport(LOCAL, port, timeout=2).request(b"{}")
+                await xor.XorTransport(LOCAL, port, timeout=2).send(b"{}")
 
     run(main())
 
@@ -175,7 +177,7 @@ def test_xor_transport_peer_closes_mid_frame():
         server, port = await _serve(handler)
         async with server:
             with pytest.raises(ProtocolError, match="10 of 50"):
-                await xor.XorTransport(LOCAL, port, timeout=2).request(b"{}")
+                await xor.XorTransport(LOCAL, port, timeout=2).send(b"{}")
 
     run(main())
 
@@ -191,7 +193,7 @@ def test_xor_transport_non_json_reply():
         server, port = await _serve(handler)
         async with server:
             with pytest.raises(ProtocolError, match="JSON"):
-                await xor.XorTransport(LOCAL, port, timeout=2).request(b"{}")
+                await xor.XorTransport(LOCAL, port, timeout=2).send(b"{}")
 
     run(main())
 
@@ -202,7 +204,7 @@ def test_xor_transport_connection_refused():
         server.close()
         await server.wait_closed()
         with pytest.raises(DeviceUnreachable):
-            await xor.XorTransport(LOCAL, port, timeout=2).request(b"{}")
+            await xor.XorTransport(LOCAL, port, timeout=2).send(b"{}")
 
     run(main())
 
@@ -346,7 +348,7 @@ def _klap_run(device, scenario, *, credentials=("me@example.com", "Pass"), versi
 
 
 async def _ask(transport, *_):
-    return json.loads(await transport.request(b'{"method":"get_device_info"}'))
+    return json.loads(await transport.send(b'{"method":"get_device_info"}'))
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -477,7 +479,7 @@ def test_klap_transport_unreachable():
     async def main():
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
             transport = klap.KlapTransport(LOCAL, credentials=None, version=1, client=client, timeout=1)
-            await transport.request(b"{}")
+            await transport.send(b"{}")
 
     with pytest.raises(DeviceUnreachable):
         run(main())
@@ -512,17 +514,18 @@ def test_aes_login_v2_and_smart_envelope():
     params = aes.login_params("user@example.com", "hunter2-Secret!", 2)
     assert "password" not in params
     assert base64.b64decode(params["password2"]).decode() == hashlib.sha1(b"hunter2-Secret!").hexdigest()
-    request = json.loads(aes.smart_request("get_device_info", terminal_uuid="abc"))
+    request = smart.envelope({"method": "get_device_info"}, "abc")
     assert request["method"] == "get_device_info" and request["terminal_uuid"] == "abc"
     assert abs(request["request_time_milis"] - time.time() * 1000) < 60_000
     assert "params" not in request
-    assert len(base64.b64decode(aes.new_terminal_uuid())) == 16
-    assert aes.smart_result(b'{"error_code":0,"result":{"a":1}}') == {"a": 1}
+    assert "terminal_uuid" not in smart.envelope({"method": "login_device"})
+    assert len(base64.b64decode(new_terminal_uuid())) == 16
+    assert smart.check({"error_code": 0, "result": {"a": 1}}) == {"a": 1}
     with pytest.raises(DeviceError) as caught:
-        aes.smart_result(b'{"error_code":-1008}')
+        smart.check({"error_code": -1008})
     assert caught.value.code == -1008
     with pytest.raises(ProtocolError):
-        aes.smart_result(b'{"error_code":"x"}')
+        smart.check({"error_code": "x"})
 
 
 def test_aes_rsa_pem_and_handshake_key():
@@ -621,7 +624,7 @@ def _aes_run(device, scenario, *, credentials=("me@example.com", "Pass"), login_
 
 
 async def _aes_ask(transport):
-    return json.loads(await transport.request(aes.smart_request("get_device_info")))
+    return json.loads(await transport.send(json.dumps(smart.envelope({"method": "get_device_info"})).encode()))
 
 
 @pytest.mark.parametrize("login_version", [1, 2])

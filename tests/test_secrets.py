@@ -21,6 +21,7 @@ from keyring.errors import PasswordDeleteError
 from tpcloud import filestore
 from tpcloud.errors import SecretStoreError, UsageError
 from tpcloud.filestore import FileStore
+from tpcloud.config import Settings
 from tpcloud.secrets import NAMES, SERVICE, SecretStore
 
 SECRET = "tok-3f9a-SECRET-VALUE"
@@ -321,16 +322,22 @@ def test_concurrent_writers_lose_no_update(path, tmp_path, passphrase, count):
     assert sorted(p.name for p in path.parent.iterdir()) == ["secrets.json", "secrets.lock"]
 
 
+def secret_store(env: dict, **options) -> SecretStore:
+    """The store a run with environment ENV uses (every knob is read once, into Settings)."""
+    return SecretStore(Settings.from_env(env), **options)
+
+
 def test_the_default_path_follows_xdg(tmp_path):
-    assert filestore.default_path({"XDG_CONFIG_HOME": str(tmp_path / "xdg")}) == tmp_path / "xdg" / "tpcloud" / "secrets.json"
+    settings = Settings.from_env({"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    assert settings.secrets_file == tmp_path / "xdg" / "tpcloud" / "secrets.json"
     ignored = {"XDG_CONFIG_HOME": "relative/ignored", "HOME": str(tmp_path / "home")}
-    assert filestore.default_path(ignored) == tmp_path / "home" / ".config" / "tpcloud" / "secrets.json"
+    assert Settings.from_env(ignored).secrets_file == tmp_path / "home" / ".config" / "tpcloud" / "secrets.json"
 
 
 def test_the_file_store_loads_neither_keyring_nor_without_a_passphrase_cryptography(path):
     script = (
-        "import sys\nfrom pathlib import Path\nfrom tpcloud.secrets import SecretStore\n"
-        f"s = SecretStore({{'TPCLOUD_SECRET_STORE': 'file', 'XDG_CONFIG_HOME': {str(path.parent.parent)!r}}})\n"
+        "import sys\nfrom pathlib import Path\nfrom tpcloud.config import Settings\nfrom tpcloud.secrets import SecretStore\n"
+        f"s = SecretStore(Settings.from_env({{'TPCLOUD_SECRET_STORE': 'file', 'XDG_CONFIG_HOME': {str(path.parent.parent)!r}}}))\n"
         "s.update({'token': 'x'})\nassert s.get('token') == 'x'\n"
         "assert not [m for m in sys.modules if m.split('.')[0] in ('keyring', 'cryptography')], sorted(sys.modules)\n"
     )
@@ -343,7 +350,7 @@ def test_the_file_store_loads_neither_keyring_nor_without_a_passphrase_cryptogra
 
 def test_file_store_chosen_explicitly(env, tmp_path, monkeypatch):
     monkeypatch.setenv("TPCLOUD_PASSPHRASE", PASSPHRASE)  # os.environ is not the environment given
-    store = SecretStore({**env, "TPCLOUD_SECRET_STORE": "file"})
+    store = secret_store({**env, "TPCLOUD_SECRET_STORE": "file"})
     assert store.is_file_store
     path = tmp_path / "config" / "tpcloud" / "secrets.json"
     assert store.description == f"file store {path} (not encrypted: set TPCLOUD_PASSPHRASE to encrypt it)"
@@ -358,13 +365,13 @@ def test_file_store_chosen_explicitly(env, tmp_path, monkeypatch):
 
 
 def test_file_store_uses_the_passphrase_given(env, tmp_path):
-    store = SecretStore({**env, "TPCLOUD_SECRET_STORE": "file", "TPCLOUD_PASSPHRASE": PASSPHRASE})
+    store = secret_store({**env, "TPCLOUD_SECRET_STORE": "file", "TPCLOUD_PASSPHRASE": PASSPHRASE})
     assert store.description.endswith("(encrypted with TPCLOUD_PASSPHRASE)")
     store.update({"token": SECRET})
     assert SECRET.encode() not in (tmp_path / "config" / "tpcloud" / "secrets.json").read_bytes()
-    assert SecretStore({**env, "TPCLOUD_SECRET_STORE": "file", "TPCLOUD_PASSPHRASE": PASSPHRASE}).get("token") == SECRET
+    assert secret_store({**env, "TPCLOUD_SECRET_STORE": "file", "TPCLOUD_PASSPHRASE": PASSPHRASE}).get("token") == SECRET
     with pytest.raises(SecretStoreError, match="is encrypted"):
-        SecretStore({**env, "TPCLOUD_SECRET_STORE": "file"}).get("token")
+        secret_store({**env, "TPCLOUD_SECRET_STORE": "file"}).get("token")
 
 
 @pytest.mark.parametrize(
@@ -373,7 +380,7 @@ def test_file_store_uses_the_passphrase_given(env, tmp_path):
 )
 def test_no_usable_os_keyring_means_the_file_store(env, tmp_path, monkeypatch, backend):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", backend)
-    store = SecretStore(env)
+    store = secret_store(env)
     assert store.is_file_store
     store.update({"username": "me"})
     assert (tmp_path / "config" / "tpcloud" / "secrets.json").exists()  # the path from env, not os.environ
@@ -383,18 +390,18 @@ def test_no_usable_os_keyring_means_the_file_store(env, tmp_path, monkeypatch, b
 def test_keyring_insisted_on_but_none_usable(env, monkeypatch):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     with pytest.raises(SecretStoreError, match="no usable OS keyring") as caught:
-        SecretStore({**env, "TPCLOUD_SECRET_STORE": "keyring"}).get("token")
+        secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"}).get("token")
     assert "TPCLOUD_SECRET_STORE=file" in caught.value.hint
 
 
 def test_unknown_store_choice(env):
     with pytest.raises(UsageError, match="TPCLOUD_SECRET_STORE must be"):
-        SecretStore({**env, "TPCLOUD_SECRET_STORE": "vault"}).get("token")
+        secret_store({**env, "TPCLOUD_SECRET_STORE": "vault"}).get("token")
 
 
 def test_os_keyring(env, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.MemoryKeyring")
-    store = SecretStore({**env, "TPCLOUD_SECRET_STORE": "keyring"})
+    store = secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"})
     assert not store.is_file_store
     assert store.description.startswith("OS keyring (") and "MemoryKeyring" in store.description
     store.update({"token": SECRET, "refresh_token": "r", "password": None})
@@ -408,13 +415,13 @@ def test_os_keyring(env, tmp_path, monkeypatch):
 
 def test_unknown_name_is_a_bug(env):
     with pytest.raises(ValueError):
-        SecretStore({**env, "TPCLOUD_SECRET_STORE": "file"}).get("tokne")
+        secret_store({**env, "TPCLOUD_SECRET_STORE": "file"}).get("tokne")
 
 
 @pytest.mark.parametrize("backend", ["HangingKeyring", "HangingInitKeyring"])
 def test_hanging_keyring_does_not_hang_tpcloud(env, monkeypatch, backend):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.{backend}")
-    store = SecretStore(env, timeout=0.5)
+    store = secret_store(env, timeout=0.5)
     started = time.monotonic()
     with pytest.raises(SecretStoreError, match=r"did not answer within 0\.5 s \(locked\?\)") as caught:
         store.get("token")
@@ -429,11 +436,11 @@ def test_hanging_keyring_does_not_hang_tpcloud(env, monkeypatch, backend):
 def test_failing_keyring_is_one_line(env, monkeypatch):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.BrokenKeyring")
     with pytest.raises(SecretStoreError) as caught:
-        SecretStore(env).get("token")
+        secret_store(env).get("token")
     assert str(caught.value) == "the OS keyring failed: OSError: org.freedesktop.DBus.Error.ServiceUnknown"
 
 
 def test_unloadable_keyring_backend(env, monkeypatch):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "no_such_module.Keyring")
     with pytest.raises(SecretStoreError, match="cannot load the OS keyring: ModuleNotFoundError"):
-        SecretStore(env).get("token")
+        secret_store(env).get("token")

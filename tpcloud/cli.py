@@ -72,18 +72,33 @@ def root(
 
 def _run(ctx: typer.Context, work: Callable[[Any], Awaitable[T]], *, via: str = "auto", host: str | None = None) -> T:
     """Run WORK(service) in one event loop; report any failure as one line and an exit code."""
-    import asyncio
-
-    from tpcloud.service import DeviceService
-
     factory: Factory = ctx.obj
 
     async def with_service() -> T:
-        async with DeviceService(factory, via=via, host=host) as service:
+        async with factory.open_service(via=via, host=host) as service:
             return await work(service)
 
+    return _boundary(ctx, with_service)
+
+
+def _with_account(ctx: typer.Context, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run WORK(account) in one event loop, through the same boundary as every command."""
+    factory: Factory = ctx.obj
+
+    async def with_account() -> T:
+        async with factory.open_account() as account:
+            return await work(account)
+
+    return _boundary(ctx, with_account)
+
+
+def _boundary(ctx: typer.Context, work: Callable[[], Awaitable[T]]) -> T:
+    """Run WORK() in one event loop; report any failure as one line and an exit code."""
+    import asyncio
+
+    factory: Factory = ctx.obj
     try:
-        return asyncio.run(with_service())
+        return asyncio.run(work())
     except errors.TpcloudError as exc:
         _report(factory, error_line(exc))
         raise typer.Exit(exc.exit_code) from None
@@ -123,7 +138,7 @@ def _credentials(ctx: typer.Context, username: Optional[str], password_stdin: bo
     """Username and password from the options, the environment, or a prompt — never a hang."""
     factory: Factory = ctx.obj
     interactive = factory.stdin_is_tty()
-    username = username or factory.env.get("TPCLOUD_USERNAME")
+    username = username or factory.settings.username
     if not username:
         if not interactive:
             raise errors.UsageError("no username given", hint="pass --username or set TPCLOUD_USERNAME")
@@ -132,8 +147,8 @@ def _credentials(ctx: typer.Context, username: Optional[str], password_stdin: bo
         password = factory.stdin.readline().rstrip("\r\n")
         if not password:
             raise errors.UsageError("--password-stdin was given but standard input had no password")
-    elif factory.env.get("TPCLOUD_PASSWORD"):
-        password = factory.env["TPCLOUD_PASSWORD"]
+    elif factory.settings.password:
+        password = factory.settings.password
     elif interactive:
         password = typer.prompt("Password", hide_input=True)
     else:
@@ -182,7 +197,7 @@ def login(
     after the code is sent, and `tpcloud login --code CODE` finishes it.
     """
     if code is not None:
-        email, store = _run(ctx, lambda service: service.finish_login(code))
+        email, store = _with_account(ctx, lambda account: account.finish_login(code))
         _print(ctx, f"Logged in as {email}. Secrets are kept in the {store}.")
         return
     try:
@@ -192,13 +207,13 @@ def login(
     ctx.obj.redactor.add(password)
     ask_code = _code_prompt(ctx)
 
-    async def work(service: Any) -> tuple[str, str]:
-        return await service.login(
+    async def work(account: Any) -> tuple[str, str]:
+        return await account.login(
             user, password, store_password=store_password, api=api.value,
             code_via=code_via.value if code_via else None, ask_code=ask_code,
         )
 
-    email, store = _run(ctx, work)
+    email, store = _with_account(ctx, work)
     _print(ctx, f"Logged in as {email}. Secrets are kept in the {store}.")
 
 
@@ -206,10 +221,10 @@ def login(
 def logout(ctx: typer.Context) -> None:
     """Forget the session, the stored password and the device cache."""
 
-    async def work(service: Any) -> None:
-        service.logout()
+    async def work(account: Any) -> None:
+        account.logout()
 
-    _run(ctx, work)
+    _with_account(ctx, work)
     _print(ctx, "Logged out: secrets and cache removed.")
 
 
@@ -281,15 +296,13 @@ def state(
     host: Optional[str] = HOST_OPTION,
 ) -> None:
     """Show whether devices are on, their model, on time and outlets."""
-    from tpcloud.service import dialect_of
-
     async def work(service: Any) -> Any:
         selection = await service.select(names)
         return selection, await service.state_many(selection.targets)
 
     def text(result: Any) -> str:
         _note_route(ctx, result.route)
-        return state_text(dialect_of(result.target.device).summary(result.target.device, result.info, result.target.outlet))
+        return state_text(result.summary())
 
     selection, outcomes = _run(ctx, work, via=via.value, host=host)
     _each_result(ctx, selection, outcomes, as_json, one_json=lambda r: r.info, text=text)
@@ -384,10 +397,7 @@ def doctor(
     from tpcloud.doctor import diagnose, exit_code
     from tpcloud.output import doctor_table
 
-    async def work(service: Any) -> Any:
-        return await diagnose(ctx.obj, service)
-
-    checks = _run(ctx, work)
+    checks = _boundary(ctx, lambda: diagnose(ctx.obj))
     _print(ctx, to_json([c.to_dict() for c in checks]) if as_json else doctor_table(checks))
     raise typer.Exit(exit_code(checks))
 
@@ -398,14 +408,12 @@ def doctor(
 def _capability(ctx: typer.Context, name: str, exchange: Any, text: Callable[[str, Any], str], *,
                 as_json: bool, via: "Via", host: Optional[str]) -> None:
     """Run one capability's exchange with NAME over the usual routes and print its result."""
-    from tpcloud.output import capability_dict
-
     async def work(service: Any) -> Any:
-        return await service.call(name, exchange)
+        return await service.run(name, exchange)
 
-    target, result, route = _run(ctx, work, via=via.value, host=host)
-    _print(ctx, to_json(capability_dict(target, result, route)) if as_json else text(target.full_name, result))
-    _note_route(ctx, route)
+    done = _run(ctx, work, via=via.value, host=host)
+    _print(ctx, to_json(done.to_dict()) if as_json else text(done.target.full_name, done.result))
+    _note_route(ctx, done.route)
 
 
 class LedAction(str, Enum):

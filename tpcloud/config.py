@@ -1,19 +1,28 @@
 """Where tpcloud keeps things and which knobs the environment turns.
 
-Everything is read from an explicit mapping (normally ``os.environ``) so tests and embedders
-pass their own environment instead of patching globals.
+Every knob is read here, once, from an explicit mapping (normally ``os.environ``) into
+:class:`Settings`, which is passed down: tests and embedders pass their own environment instead
+of patching globals, and no module below reads the environment itself.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 from tpcloud.errors import UsageError
 
 DEFAULT_CLOUD_URL = "https://wap.tplinkcloud.com"
+# The signed V2 API the current Kasa app speaks (tpcloud.cloud.v2).
+DEFAULT_CLOUD_V2_URL = "https://n-wap.tplinkcloud.com"
+CLOUD_V2_URL_VAR = "TPCLOUD_CLOUD_V2_URL"
+CLOUD_V2_CA_FILE_VAR = "TPCLOUD_CLOUD_V2_CA_FILE"
+SECRET_STORE_VAR = "TPCLOUD_SECRET_STORE"
+PASSPHRASE_VAR = "TPCLOUD_PASSPHRASE"
+SECRET_STORES = ("", "file", "keyring")
 DEFAULT_DISCOVERY_TARGET = "255.255.255.255"
 DEFAULT_TIMEOUT = 10.0
 # Device identities and appServerUrls rarely change; a switch from cron should not pay for a
@@ -27,6 +36,13 @@ def _xdg_dir(env: Mapping[str, str], var: str, fallback: str) -> Path:
         return Path(value) / "tpcloud"
     home = env.get("HOME") or str(Path.home())
     return Path(home) / fallback / "tpcloud"
+
+
+def _http_url(env: Mapping[str, str], var: str, default: str) -> str:
+    url = (env.get(var) or default).rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise UsageError(f"{var} must be an http(s) URL, not {url!r}")
+    return url
 
 
 def _positive_float(env: Mapping[str, str], var: str, default: float) -> float:
@@ -44,7 +60,7 @@ def _positive_float(env: Mapping[str, str], var: str, default: float) -> float:
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved configuration of one tpcloud run."""
+    """The resolved configuration of one tpcloud run; secrets in it never show in its repr."""
 
     cloud_url: str
     config_dir: Path
@@ -52,21 +68,42 @@ class Settings:
     cache_ttl: float
     timeout: float
     discovery_targets: tuple[str, ...]
+    # The V2 cloud: its endpoint, and CA files trusted for it besides TP-Link's own.
+    cloud_v2_url: str = DEFAULT_CLOUD_V2_URL
+    cloud_v2_ca_files: tuple[str, ...] = ()
+    # "file", "keyring", or "" (the OS keyring when there is a usable one, else the file).
+    secret_store: str = ""
+    # The file store's passphrase ("" = not encrypted).
+    passphrase: str = field(default="", repr=False)
+    # The account for `login` from the environment, when no option or prompt gives it.
+    username: str = ""
+    password: str = field(default="", repr=False)
+
+    @property
+    def secrets_file(self) -> Path:
+        """Where the file store keeps the secrets: beside the rest of tpcloud's configuration."""
+        return self.config_dir / "secrets.json"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, timeout: float | None = None) -> "Settings":
-        cloud_url = (env.get("TPCLOUD_CLOUD_URL") or DEFAULT_CLOUD_URL).rstrip("/")
-        if not cloud_url.startswith(("https://", "http://")):
-            raise UsageError(f"TPCLOUD_CLOUD_URL must be an http(s) URL, not {cloud_url!r}")
         if timeout is not None and timeout <= 0:
             raise UsageError("--timeout must be more than 0 seconds")
+        store = env.get(SECRET_STORE_VAR, "").strip().lower()
+        if store not in SECRET_STORES:
+            raise UsageError(f"{SECRET_STORE_VAR} must be 'file' or 'keyring', not {store!r}")
         return cls(
-            cloud_url=cloud_url,
+            cloud_url=_http_url(env, "TPCLOUD_CLOUD_URL", DEFAULT_CLOUD_URL),
             config_dir=_xdg_dir(env, "XDG_CONFIG_HOME", ".config"),
             cache_dir=_xdg_dir(env, "XDG_CACHE_HOME", ".cache"),
             cache_ttl=_positive_float(env, "TPCLOUD_CACHE_TTL", DEFAULT_CACHE_TTL),
             timeout=timeout if timeout is not None else _positive_float(env, "TPCLOUD_TIMEOUT", DEFAULT_TIMEOUT),
             discovery_targets=parse_targets(env.get("TPCLOUD_DISCOVERY_TARGET") or DEFAULT_DISCOVERY_TARGET),
+            cloud_v2_url=_http_url(env, CLOUD_V2_URL_VAR, DEFAULT_CLOUD_V2_URL),
+            cloud_v2_ca_files=tuple(p for p in (env.get(CLOUD_V2_CA_FILE_VAR) or "").split(os.pathsep) if p),
+            secret_store=store,
+            passphrase=env.get(PASSPHRASE_VAR, ""),
+            username=(env.get("TPCLOUD_USERNAME") or "").strip(),
+            password=env.get("TPCLOUD_PASSWORD", ""),
         )
 
 

@@ -24,14 +24,23 @@ def is_light_strip_model(model: str) -> bool:
     return model.strip().upper().startswith(LIGHT_STRIP_MODELS)
 
 
+def dialect_name(device_type: str) -> str:
+    """"iot" for IOT.*, "smart" for SMART.*, "" for anything else."""
+    prefix = device_type.strip().upper().split(".", 1)[0]
+    return {"IOT": "iot", "SMART": "smart"}.get(prefix, "")
+
+
+def decode_nickname(value: Any) -> str:
+    """A SMART name (base64 of UTF-8) as text; a value that is not one is kept as it is."""
+    try:
+        return base64.b64decode(str(value), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return str(value)
+
+
 def decode_alias(alias: str, device_type: str) -> str:
     """Tapo (SMART) aliases arrive base64-encoded UTF-8; Kasa aliases are plain text."""
-    if not device_type.upper().startswith("SMART."):
-        return alias
-    try:
-        return base64.b64decode(alias, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return alias
+    return decode_nickname(alias) if dialect_name(device_type) == "smart" else alias
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,7 @@ class Device:
     @property
     def dialect(self) -> str:
         """"smart" for Tapo and newer Kasa devices, "iot" for the legacy Kasa JSON."""
-        return "smart" if self.device_type.upper().startswith("SMART.") else "iot"
+        return "smart" if dialect_name(self.device_type) == "smart" else "iot"
 
     @property
     def is_bulb(self) -> bool:
@@ -136,6 +145,14 @@ class Target:
     def full_name(self) -> str:
         """A name that is unique in the account ("STRIP/OUTLET" for outlets)."""
         return f"{self.device.alias}/{self.outlet.alias}" if self.outlet else self.device.alias
+
+    def identity(self) -> dict[str, Any]:
+        """How JSON output names a target."""
+        return {
+            "name": self.full_name,
+            "device_id": self.device.device_id,
+            "outlet_id": self.outlet.id if self.outlet else None,
+        }
 
 
 def _targets(devices: Iterable[Device]) -> list[Target]:

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from tpcloud.devices import Device
     from tpcloud.factory import Factory
     from tpcloud.lan.discovery import Found
-    from tpcloud.service import DeviceService
 
 # A device on the LAN answers within this, or it counts as not answering.
 LAN_TIMEOUT = 2.0
@@ -49,7 +48,7 @@ def exit_code(checks: list[Check]) -> int:
     return next((c.exit_code for c in checks if c.status == "problem"), 0)
 
 
-async def diagnose(factory: "Factory", service: "DeviceService") -> list[Check]:
+async def diagnose(factory: "Factory") -> list[Check]:
     """Every check, in the order a person would fix them."""
     store = _checked("secret store", lambda: _store(factory))
     login = _checked("login", lambda: _login(factory)) if store.status == "ok" else Check(
@@ -57,9 +56,9 @@ async def diagnose(factory: "Factory", service: "DeviceService") -> list[Check]:
     )
     cached = factory.cache.load()
     checks = [store, login, _cache(factory, cached)]
-    cloud = _cloud(service) if login.status == "ok" else _skipped("cloud", "no session to ask it with")
+    cloud = _cloud(factory) if login.status == "ok" else _skipped("cloud", "no session to ask it with")
     devices = cached[0] if cached else []
-    lan = service.lan_addresses(devices)
+    lan = factory.addresses().of(devices)
     if not lan:
         return checks + [await cloud, Check(
             "LAN", "skipped", "no LAN address is known yet", fix="run `tpcloud discover` to find devices on the LAN"
@@ -116,14 +115,14 @@ async def _skipped(name: str, why: str) -> Check:
     return Check(name, "skipped", why)
 
 
-async def _cloud(service: "DeviceService") -> Check:
+async def _cloud(factory: "Factory") -> Check:
     """One authenticated request, with the normal timeout and retries."""
     try:
-        result = await service.cloud.call("getDeviceList")
+        async with factory.open_account() as account:
+            count = len(await account.device_list())
     except errors.TpcloudError as exc:
         return _problem("cloud", exc, fix="check the internet connection (and TPCLOUD_CLOUD_URL if set); "
                         "-v shows each exchange")
-    count = len(result.get("deviceList") or [])
     return Check("cloud", "ok", f"answers ({count} devices in the account)")
 
 
@@ -139,13 +138,14 @@ def _lan_factory(factory: "Factory") -> "Factory":
 
 async def _on_lan(factory: "Factory", device: "Device", found: "Found") -> Check:
     """Read DEVICE's state at its cached address only, as `state --via local --host` would."""
-    from tpcloud.service import DeviceService
-
     name = f"LAN {device.alias}"
     host = f"[{found.host}]" if ":" in found.host else found.host
     try:
-        async with DeviceService(factory, via="local", host=f"{host}:{found.port}") as service:
-            _target, _info, route = await service.state(device.device_id)
+        async with factory.open_service(via="local", host=f"{host}:{found.port}") as service:
+            (outcome,) = await service.state_many([await service.resolve(device.device_id)])
+        if outcome.error is not None:
+            raise outcome.error
+        route = outcome.result.route
     except errors.TpcloudError as exc:
         exc.message = exc.message.removeprefix(f"{device.alias}: ")  # the check's name says which device
         return _problem(name, exc, fix="check that it is powered and on this network; "

@@ -1,18 +1,20 @@
 """Everything a command needs from the outside world, made in one place.
 
-Commands get their environment, streams, clock, secret store, cache and HTTP client from a
-``Factory`` instead of reaching for globals, so a test (or another front end) builds one with
-its own environment and streams. Expensive pieces are made on first use only: `tpcloud --help`
-never opens the keyring or imports httpx.
+Commands get their settings, streams, clock, secret store, caches, the account and the device
+service from a ``Factory`` instead of reaching for globals, so a test (or another front end)
+builds one with its own environment and streams. This is where the layers are wired together:
+the service gets a router, the router its routes and the address book. Expensive pieces are made
+on first use only: `tpcloud --help` never opens the keyring or imports httpx.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable, Mapping, TextIO
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Mapping, TextIO
 
 from tpcloud.config import Settings
 from tpcloud.redact import Redactor
@@ -20,9 +22,12 @@ from tpcloud.redact import Redactor
 if TYPE_CHECKING:
     import httpx
 
+    from tpcloud.addresses import AddressBook
     from tpcloud.cache import DeviceCache, LanCache
+    from tpcloud.cloud.account import Account
     from tpcloud.lan.sessions import SessionStore
     from tpcloud.secrets import SecretStore
+    from tpcloud.service import DeviceService
 
 
 @dataclass
@@ -45,7 +50,7 @@ class Factory:
     def secrets(self) -> "SecretStore":
         from tpcloud.secrets import SecretStore
 
-        return SecretStore(self.env)
+        return SecretStore(self.settings)
 
     @cached_property
     def lan_sessions(self) -> "SessionStore":
@@ -66,17 +71,61 @@ class Factory:
 
         return LanCache(self.settings.cache_dir)
 
-    def http_client(self) -> "httpx.AsyncClient":
-        """A new HTTP client for one command's event loop; certificates are always verified."""
-        import httpx
+    def account(self) -> "Account":
+        """The account: login, logout, and the cloud session (opened on first use)."""
+        from tpcloud.cloud.account import Account
 
-        return httpx.AsyncClient(timeout=self.settings.timeout, follow_redirects=False, trust_env=True)
+        return Account(self.settings, self.secrets, self.redactor, self.cache, clock=self.clock, log=self.log)
 
-    def lan_http_client(self) -> "httpx.AsyncClient":
-        """An HTTP client for devices on the LAN: never through a proxy from the environment."""
-        import httpx
+    @asynccontextmanager
+    async def open_account(self) -> AsyncIterator["Account"]:
+        """The account for one event loop; its HTTP client is closed at the end."""
+        account = self.account()
+        try:
+            yield account
+        finally:
+            await account.aclose()
 
-        return httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    def addresses(self, host: str | None = None) -> "AddressBook":
+        """The LAN address book (HOST: the address `--host` gave, if any)."""
+        from tpcloud.addresses import AddressBook
+
+        settings = self.settings
+        return AddressBook(
+            self.lan_cache, targets=settings.discovery_targets, timeout=settings.timeout, host=host, log=self.log
+        )
+
+    @asynccontextmanager
+    async def open_service(self, *, via: str = "auto", host: str | None = None) -> AsyncIterator["DeviceService"]:
+        """The device service of one command, routing by VIA (and --host), closed at the end."""
+        from tpcloud.config import load_groups
+        from tpcloud.lan.links import LanLinks
+        from tpcloud.routes import CloudRoute, LanRoute, Router
+        from tpcloud.service import DeviceService
+
+        settings = self.settings
+        addresses = self.addresses(host)
+        links = LanLinks(
+            credentials=self._lan_credentials, http_client=_lan_http_client, sessions=self.lan_sessions, log=self.log
+        )
+        async with self.open_account() as account:
+            try:
+                router = Router(
+                    via, cloud=CloudRoute(lambda: account.session), lan=LanRoute(links, timeout=settings.timeout),
+                    addresses=addresses,
+                )
+                yield DeviceService(
+                    source=account, router=router, cache=self.cache, addresses=addresses,
+                    groups=lambda: load_groups(settings.config_dir), log=self.log,
+                )
+            finally:
+                await links.close()
+
+    def _lan_credentials(self) -> tuple[str, str] | None:
+        """KLAP and AES devices check the cloud account's e-mail and password."""
+        username, password = self.secrets.get("username"), self.secrets.get("password")
+        self.redactor.add(password)
+        return (username, password) if username and password else None
 
     def stdin_is_tty(self) -> bool:
         return bool(getattr(self.stdin, "isatty", lambda: False)())
@@ -86,3 +135,10 @@ class Factory:
         if self.verbose:
             self.stderr.write(self.redactor.scrub(message) + "\n")
             self.stderr.flush()
+
+
+def _lan_http_client() -> "httpx.AsyncClient":
+    """An HTTP client for devices on the LAN: never through a proxy from the environment."""
+    import httpx
+
+    return httpx.AsyncClient(follow_redirects=False, trust_env=False)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tpcloud.config import PASSPHRASE_VAR
 from tpcloud.errors import SecretStoreError
 from tpcloud.fsutil import FileLock, atomic_write
 
@@ -27,7 +28,6 @@ FORMAT = "tpcloud-secrets"
 VERSION = 1
 PLAIN = "none"
 ENCRYPTED = "scrypt+aes-256-gcm"
-PASSPHRASE_VAR = "TPCLOUD_PASSPHRASE"
 # About 0.1 s and 32 MiB per derivation: slow for guessing, quick enough for a CLI.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 # scrypt needs 128*n*r bytes; parameters read from a tampered file must not exhaust memory.
@@ -36,14 +36,6 @@ _MAX_SCRYPT_MEMORY = 2**28
 _AAD = f"{FORMAT}/{VERSION}/{ENCRYPTED}".encode()
 
 Secrets = dict[str, dict[str, str]]
-
-
-def default_path(env: Mapping[str, str]) -> Path:
-    """The file's place in the XDG config folder, next to the rest of tpcloud's configuration."""
-    config = env.get("XDG_CONFIG_HOME")
-    if not config or not os.path.isabs(config):  # the XDG spec says to ignore relative values
-        config = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".config")
-    return Path(config) / "tpcloud" / "secrets.json"
 
 
 class FileStore:

@@ -6,14 +6,22 @@ Nothing here talks to the network or decides anything; it turns values into text
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
 
 from tpcloud.devices import Device
 from tpcloud.errors import TpcloudError
 
 if TYPE_CHECKING:
-    from tpcloud.doctor import Check
     from tpcloud.lan.discovery import Found
+
+
+class CheckLine(Protocol):
+    """What a line of `doctor` shows (tpcloud.doctor.Check)."""
+
+    status: str
+    name: str
+    detail: str
+    fix: str | None
 
 
 def to_json(value: Any) -> str:
@@ -76,7 +84,7 @@ def discovery_table(found: Iterable[tuple["Found", Device | None]]) -> str:
     return _table(rows, ["NAME", "MODEL", "WIRE", "ADDRESS", "MAC"]) if rows else "No device answered."
 
 
-def doctor_table(checks: Iterable["Check"]) -> str:
+def doctor_table(checks: Iterable[CheckLine]) -> str:
     """One line per check: its status, its name, and what was found (with what to do about it)."""
     rows = [[c.status, c.name, c.detail + (f" ({c.fix})" if c.fix else "")] for c in checks]
     return _table(rows, ["STATUS", "CHECK", "DETAIL"])
@@ -116,17 +124,6 @@ def error_line(exc: TpcloudError) -> str:
 
 
 # -- capabilities (light, energy, led): results are tpcloud.capabilities values ------------------
-
-
-def capability_dict(target: Any, result: Any, route: Any) -> dict[str, Any]:
-    """The `--json` shape of `light`, `energy` and `led`: which device, the result, the route."""
-    return {
-        "name": target.full_name,
-        "device_id": target.device.device_id,
-        "outlet_id": target.outlet.id if target.outlet else None,
-        **result.to_dict(),
-        **route.to_dict(),
-    }
 
 
 def led_text(name: str, state: Any) -> str:

@@ -11,11 +11,13 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tpcloud.errors import SecretStoreError, TpcloudError, UsageError
+from tpcloud.config import SECRET_STORE_VAR as STORE_VAR
+from tpcloud.errors import SecretStoreError, TpcloudError
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
 
+    from tpcloud.config import Settings
     from tpcloud.filestore import FileStore
 
 SERVICE = "tpcloud"
@@ -26,12 +28,11 @@ NAMES = (
     "token", "refresh_token", "terminal_uuid", "username", "password", "lan_sessions",
     "cloud_api", "cloud_url", "mfa_pending",
 )
-STORE_VAR = "TPCLOUD_SECRET_STORE"
 _USE_FILE = f"use the file store: {STORE_VAR}=file"
 
 
 class SecretStore:
-    """The secrets of one tpcloud run, in the backend the environment asks for.
+    """The secrets of one tpcloud run, in the backend the settings ask for.
 
     ``TPCLOUD_SECRET_STORE=file`` uses the file store, ``=keyring`` insists on the OS keyring, and
     unset takes the OS keyring when keyring finds a usable one (honouring
@@ -42,8 +43,8 @@ class SecretStore:
     and exit.
     """
 
-    def __init__(self, env: Mapping[str, str], *, timeout: float = 5.0) -> None:
-        self._env = dict(env)
+    def __init__(self, settings: "Settings", *, timeout: float = 5.0) -> None:
+        self._settings = settings
         self._timeout = timeout
         self._backend: KeyringBackend | FileStore | None = None
         self._is_file = False
@@ -94,9 +95,7 @@ class SecretStore:
 
     def _select(self) -> tuple[KeyringBackend | FileStore, bool]:
         """The backend, and whether it is the file store."""
-        choice = self._env.get(STORE_VAR, "").strip().lower()
-        if choice not in ("", "file", "keyring"):
-            raise UsageError(f"{STORE_VAR} must be 'file' or 'keyring', not {choice!r}")
+        choice = self._settings.secret_store
         if choice != "file":
             import keyring  # noqa: F401 - importing cannot hang; keep its cost out of the timeout
 
@@ -110,9 +109,9 @@ class SecretStore:
                     f"{kind.__module__}.{kind.__name__})",
                     hint=f"install or start one (e.g. gnome-keyring), or {_USE_FILE}",
                 )
-        from tpcloud.filestore import FileStore, default_path
+        from tpcloud.filestore import FileStore
 
-        return FileStore(default_path(self._env), self._env.get("TPCLOUD_PASSPHRASE", "")), True
+        return FileStore(self._settings.secrets_file, self._settings.passphrase), True
 
     def _ask(self, call: Callable[..., Any], *args: Any, failing: str = "the OS keyring failed") -> Any:
         """Run ``call`` in a daemon thread and give up after the timeout."""

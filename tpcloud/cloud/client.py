@@ -81,8 +81,18 @@ def check_token_destination(url: str, base_url: str) -> None:
     )
 
 
+def http_client(timeout: float) -> "httpx.AsyncClient":
+    """An HTTP client for the V1 cloud: the system's CAs, no redirects followed."""
+    import httpx
+
+    return httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=True)
+
+
 class CloudClient:
-    """Calls V1 cloud methods with a timeout and a bounded retry of transient failures."""
+    """Calls V1 cloud methods with a timeout and a bounded retry of transient failures.
+
+    It owns the HTTP client it is given: :meth:`aclose` closes it.
+    """
 
     api = "v1"
     # The server account calls go to; V2 has a regional one, V1 uses base_url for everything.
@@ -104,6 +114,9 @@ class CloudClient:
         self._log = log
         self._retries = retries
         self._backoff = backoff
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     async def call(
         self, method: str, params: dict[str, Any] | None = None, *, url: str | None = None, token: str | None = None

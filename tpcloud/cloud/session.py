@@ -48,6 +48,14 @@ class CloudSession:
         self._renewal_lock = renewal_lock
         self._lock_wait = lock_wait
 
+    @property
+    def api(self) -> str:
+        """The API ("v1" or "v2") this session speaks."""
+        return self._client.api
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
     def _secret(self, name: str) -> str | None:
         value = self._secrets.get(name)
         self._redactor.add(value)

@@ -16,23 +16,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import uuid
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 from urllib.parse import urlsplit
 
 from tpcloud import errors
+from tpcloud.config import CLOUD_V2_CA_FILE_VAR as CA_FILE_VAR
 from tpcloud.cloud.client import CloudClient, Reply, check_token_destination, document_of, result_of
 
 if TYPE_CHECKING:
     import ssl
 
     import httpx
-
-DEFAULT_URL = "https://n-wap.tplinkcloud.com"
-URL_VAR = "TPCLOUD_CLOUD_V2_URL"
-CA_FILE_VAR = "TPCLOUD_CLOUD_V2_CA_FILE"
 
 # The Kasa app's identity: public per-app constants, the same in every installation.
 APP_TYPE = "Kasa_Android_Mix"
@@ -63,19 +59,6 @@ PAGE_SIZE = 50
 MAX_PAGES = 40
 
 _CA_PACKAGE = "tpcloud.cloud.certs"
-
-
-def base_url(env: Mapping[str, str]) -> str:
-    """The V2 endpoint: TPCLOUD_CLOUD_V2_URL (tests, proxies), else TP-Link's own."""
-    url = (env.get(URL_VAR) or DEFAULT_URL).rstrip("/")
-    if not url.startswith(("https://", "http://")):
-        raise errors.UsageError(f"{URL_VAR} must be an http(s) URL, not {url!r}")
-    return url
-
-
-def extra_ca_files(env: Mapping[str, str]) -> tuple[str, ...]:
-    """CA files (PEM) TPCLOUD_CLOUD_V2_CA_FILE adds to the trusted ones, separated like PATH."""
-    return tuple(path for path in (env.get(CA_FILE_VAR) or "").split(os.pathsep) if path)
 
 
 def signature_headers(

@@ -7,12 +7,10 @@ The functions mirror ``dialects.iot`` so the service can use either without know
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from typing import Any, Awaitable, Callable
 
-from tpcloud.devices import Device, Outlet
+from tpcloud.devices import Device, Outlet, decode_nickname
 from tpcloud.errors import DeviceError, ProtocolError
 
 # What the devices' error codes mean (protocols.md §5), for the message.
@@ -24,16 +22,21 @@ _DEVICE_ERRORS = {
 }
 
 
-def decode_nickname(value: Any) -> str:
-    try:
-        return base64.b64decode(str(value), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return str(value)
+def envelope(request: dict[str, Any], terminal_uuid: str | None = None) -> dict[str, Any]:
+    """The request as it goes on the wire, with the fields devices expect around it (some
+    firmware answers -1012 without ``terminal_uuid``; an AES login is sent without one)."""
+    wrapped = {**request, "request_time_milis": int(time.time() * 1000)}
+    if terminal_uuid is not None:
+        wrapped["terminal_uuid"] = terminal_uuid
+    return wrapped
 
 
-def envelope(request: dict[str, Any], terminal_uuid: str) -> dict[str, Any]:
-    """The request as it goes on the wire, with the fields devices expect around it."""
-    return {**request, "request_time_milis": int(time.time() * 1000), "terminal_uuid": terminal_uuid}
+def error_code(reply: dict[str, Any]) -> int:
+    """The reply's ``error_code`` (absent means success); a non-integer is a protocol error."""
+    code = reply.get("error_code", 0)
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise ProtocolError("the device sent a reply that is not a SMART response (its error_code is not an integer)")
+    return code
 
 
 def info_request() -> dict[str, Any]:
@@ -58,9 +61,9 @@ def for_outlet(request: dict[str, Any], outlet: Outlet | None) -> dict[str, Any]
 
 def check(reply: Any) -> Any:
     """The ``result`` of a reply (unwrapping ``control_child``); DeviceError for an error code."""
-    if not isinstance(reply, dict) or not isinstance(reply.get("error_code", 0), int):
+    if not isinstance(reply, dict):
         raise ProtocolError("the device sent a reply that is not a SMART response")
-    code = reply.get("error_code", 0)
+    code = error_code(reply)
     if code != 0:
         raise DeviceError(f"the device {_DEVICE_ERRORS.get(code, 'failed the request')} (error_code {code})", code=code)
     result = reply.get("result")

@@ -13,9 +13,9 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from tpcloud.dialects.smart import envelope, error_code
 from tpcloud.errors import AuthError, DeviceError, ProtocolError
-from tpcloud.lan.klap import AUTH_HINT, http_post, session_cookie
-from tpcloud.lan.xor import json_object
+from tpcloud.lan.transport import AUTH_HINT, http_post, json_object, session_cookie
 
 if TYPE_CHECKING:
     import httpx
@@ -116,41 +116,6 @@ def login_params(username: str, password: str, version: int = 1) -> dict[str, st
     return params
 
 
-def new_terminal_uuid() -> str:
-    """A terminal id in the form the apps send: base64 of an MD5 over a random UUID."""
-    import uuid
-
-    return base64.b64encode(hashlib.md5(uuid.uuid4().bytes).digest()).decode("ascii")
-
-
-def smart_request(method: str, params: dict[str, Any] | None = None, *, terminal_uuid: str | None = None) -> bytes:
-    """Serialise one SMART request; some firmware wants ``terminal_uuid`` (error -1012 without it)."""
-    request: dict[str, Any] = {"method": method}
-    if params is not None:
-        request["params"] = params
-    request["request_time_milis"] = int(time.time() * 1000)
-    if terminal_uuid is not None:
-        request["terminal_uuid"] = terminal_uuid
-    return json.dumps(request, separators=(",", ":")).encode()
-
-
-def error_code(reply: dict[str, Any]) -> int:
-    """The reply's ``error_code`` (absent means success); a non-integer is a protocol error."""
-    code = reply.get("error_code", 0)
-    if not isinstance(code, int) or isinstance(code, bool):
-        raise ProtocolError("SMART reply has a non-integer error_code")
-    return code
-
-
-def smart_result(reply: bytes) -> Any:
-    """The ``result`` of a SMART reply, or DeviceError carrying the device's error code."""
-    data = json_object(reply, "SMART reply")
-    code = error_code(data)
-    if code:
-        raise DeviceError(f"device answered error {code}", code=code)
-    return data.get("result")
-
-
 class _SessionExpired(DeviceError):
     """The device dropped our session (9999, -40401): worth one fresh handshake."""
 
@@ -186,7 +151,7 @@ class AesTransport:
         self._token: str | None = None
         self._expires_at = 0.0
 
-    async def request(self, payload: bytes) -> bytes:
+    async def send(self, payload: bytes) -> bytes:
         """Send ``payload`` and return the inner JSON reply; re-handshake once if the session expired."""
         retried = False
         if self._token is None or time.time() >= self._expires_at:
@@ -262,7 +227,7 @@ class AesTransport:
             candidates.insert(0, (self._credentials, False))
         code = 0
         for (username, password), is_default in candidates:
-            login = smart_request("login_device", login_params(username, password, self.login_version))
+            login = _compact(envelope({"method": "login_device", "params": login_params(username, password, self.login_version)}))
             try:
                 reply = json_object(await self._passthrough(login, None), f"login reply from {self.host}")
                 code = error_code(reply)
@@ -325,3 +290,7 @@ class AesTransport:
     async def close(self) -> None:
         """Forget the session; the HTTP client belongs to the caller."""
         self._cipher = self._token = None
+
+
+def _compact(request: dict[str, Any]) -> bytes:
+    return json.dumps(request, separators=(",", ":")).encode()

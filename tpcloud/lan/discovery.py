@@ -34,8 +34,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
+from tpcloud.devices import dialect_name
 from tpcloud.errors import NetworkError, ProtocolError, UsageError
-from tpcloud.lan.xor import decrypt, discovery_datagram, json_object
+from tpcloud.lan.transport import json_object
+from tpcloud.lan.xor import decrypt, discovery_datagram
 
 DEFAULT_TARGET = "255.255.255.255"
 PORT_9999 = 9999
@@ -117,12 +119,6 @@ def choose_wire(dialect: str, encrypt_type: str | None, lv: Any) -> tuple[str, i
     return "unsupported", 0
 
 
-def dialect_of(device_type: str) -> str:
-    """"iot" for IOT.*, "smart" for SMART.*, "" for anything else."""
-    prefix = device_type.strip().upper().split(".", 1)[0]
-    return {"IOT": "iot", "SMART": "smart"}.get(prefix, "")
-
-
 def normalise_mac(mac: Any) -> str:
     """"48-22-54-aa-bb-cc" / "48:22:54:AA:BB:CC" → "482254AABBCC"; "" when it is not a MAC."""
     if not isinstance(mac, str):
@@ -188,7 +184,7 @@ def parse_20002(data: bytes, host: str) -> Found:
     http_port = schm.get("http_port")
     if isinstance(http_port, bool) or not isinstance(http_port, int) or not 0 < http_port < 65536:
         http_port = DEFAULT_HTTP_PORT
-    dialect = dialect_of(device_type)
+    dialect = dialect_name(device_type)
     wire, version = choose_wire(dialect, encrypt_type, schm.get("lv"))
     return Found(
         host=host,

@@ -2,39 +2,26 @@
 
 v1 serves newer Kasa firmware, v2 serves Tapo. The sans-io half (hashes, :class:`KlapSession`)
 reproduces the recorded vectors without sockets; :class:`KlapTransport` adds the HTTP exchanges.
-The HTTP helpers at the bottom are shared with :mod:`tpcloud.lan.aes`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from tpcloud.errors import AuthError, DeviceUnreachable, NetworkError, ProtocolError, Timeout
-from tpcloud.httpio import read_bounded
-from tpcloud.lan.xor import json_object
+from tpcloud.errors import AuthError, ProtocolError
+from tpcloud.lan.transport import AUTH_HINT, http_post, json_object, session_cookie
 
 if TYPE_CHECKING:
     import httpx
 
 DEFAULT_ACCOUNTS = (("kasa@tp-link.net", "kasaSetup"), ("test@tp-link.net", "test"), ("", ""))
-AUTH_HINT = (
-    "e-mail and password are case-sensitive; newer firmware also needs "
-    '"Third-Party Compatibility" switched on in the Kasa/Tapo app'
-)
-DEFAULT_SESSION_LIFE = 86400
-# Re-handshake this long before the device's own deadline so a request never races it.
-EXPIRY_MARGIN = 20 * 60
 # How a device refuses a session it no longer holds (403), or a sequence number it has already
 # seen (400): a session saved by an earlier command that another command has since advanced.
 _STALE_SESSION = (400, 403)
-# A device's reply is a few KiB (a hub with many children tens); past this it is not a device.
-MAX_REPLY = 1024 * 1024
-_BODY_HEADERS = ("content-length", "content-encoding", "transfer-encoding")
 _SEED_LEN = 16
 _SIG_LEN = 32
 _BLOCK = 16
@@ -165,7 +152,7 @@ class KlapTransport:
         self._cookie: tuple[str, str] | None = None
         self._expires_at = 0.0
 
-    async def request(self, payload: bytes) -> bytes:
+    async def send(self, payload: bytes) -> bytes:
         """Send ``payload`` and return the device's JSON reply, re-handshaking once if the session died."""
         fresh = self._session is None or time.time() >= self._expires_at
         if fresh:
@@ -272,70 +259,3 @@ class KlapTransport:
         """Forget the session; the HTTP client belongs to the caller."""
         self._session = None
 
-
-def session_cookie(response: httpx.Response) -> tuple[tuple[str, str] | None, float]:
-    """The session cookie (TP_SESSIONID or SESSIONID) and when to stop using it (epoch seconds).
-
-    Devices send ``TP_SESSIONID=..;TIMEOUT=86400`` in one header, which cookie jars read as an
-    attribute and drop, so the header is parsed here.
-    """
-    pairs: dict[str, str] = {}
-    for header in response.headers.get_list("set-cookie"):
-        for part in header.split(";"):
-            name, sep, value = part.strip().partition("=")
-            if sep:
-                pairs.setdefault(name.strip().upper(), value.strip())
-    cookie = next(
-        ((name, pairs[name]) for name in ("TP_SESSIONID", "SESSIONID") if pairs.get(name)), None
-    )
-    try:
-        life = int(pairs.get("TIMEOUT", DEFAULT_SESSION_LIFE))
-    except ValueError:
-        life = DEFAULT_SESSION_LIFE
-    if life <= 0:
-        life = DEFAULT_SESSION_LIFE
-    return cookie, time.time() + life - min(EXPIRY_MARGIN, life / 2)
-
-
-async def http_post(
-    client: httpx.AsyncClient,
-    url: str,
-    body: bytes,
-    *,
-    timeout: float,
-    cookie: tuple[str, str] | None = None,
-    params: dict[str, str] | None = None,
-    content_type: str | None = None,
-) -> httpx.Response:
-    """POST with an exact Content-Length, our own cookie header and a bound on the whole exchange.
-
-    Transport failures become tpcloud errors: no connection → DeviceUnreachable, no answer in time →
-    Timeout, anything else on the wire → NetworkError.
-    """
-    import httpx
-
-    headers = {"Content-Length": str(len(body))}
-    if cookie is not None:
-        headers["Cookie"] = f"{cookie[0]}={cookie[1]}"
-    if content_type is not None:
-        headers["Content-Type"] = content_type
-    where = httpx.URL(url).host
-
-    async def exchange() -> httpx.Response:
-        async with client.stream("POST", url, content=body, headers=headers, params=params, timeout=timeout) as streamed:
-            content = await read_bounded(streamed, MAX_REPLY)
-        if content is None:
-            raise ProtocolError(f"{where} sent a reply larger than {MAX_REPLY // 1024} KiB")
-        # The body is already decoded: keep only the headers that still describe it.
-        kept = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _BODY_HEADERS]
-        return httpx.Response(streamed.status_code, headers=kept, content=content)
-
-    try:
-        response = await asyncio.wait_for(exchange(), timeout)
-    except (httpx.ConnectError, httpx.ConnectTimeout):
-        raise DeviceUnreachable(f"cannot connect to {where}") from None
-    except (httpx.TimeoutException, asyncio.TimeoutError):
-        raise Timeout(f"{where} did not answer within {timeout:g} s") from None
-    except httpx.HTTPError as exc:
-        raise NetworkError(f"HTTP exchange with {where} failed ({type(exc).__name__})") from None
-    return response

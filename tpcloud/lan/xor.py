@@ -7,12 +7,12 @@ never waits for EOF; the prefix is bounded before anything is allocated.
 from __future__ import annotations
 
 import asyncio
-import json
 import struct
 from contextlib import suppress
 from typing import Any
 
 from tpcloud.errors import DeviceUnreachable, NetworkError, ProtocolError, Timeout
+from tpcloud.lan.transport import json_object
 
 PORT = 9999
 # Large strips answer a few KiB; anything near this bound is a peer speaking another protocol.
@@ -71,17 +71,6 @@ def parse_datagram(data: bytes) -> dict[str, Any]:
     return json_object(decrypt(data), "XOR discovery reply")
 
 
-def json_object(data: bytes, what: str) -> dict[str, Any]:
-    """Parse a device's JSON reply, which is always an object; anything else is a protocol error."""
-    try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, ValueError):
-        raise ProtocolError(f"{what} is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise ProtocolError(f"{what} is JSON but not an object")
-    return value
-
-
 class XorTransport:
     """Carries one IOT request per TCP connection to a legacy Kasa device."""
 
@@ -90,7 +79,7 @@ class XorTransport:
         self.port = port
         self.timeout = timeout
 
-    async def request(self, payload: bytes) -> bytes:
+    async def send(self, payload: bytes) -> bytes:
         """Send ``payload`` (IOT JSON) and return the device's JSON reply, all within ``timeout``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
@@ -136,4 +125,11 @@ class XorTransport:
             ) from None
 
     async def close(self) -> None:
-        """Nothing stays open between requests; present so every transport closes alike."""
+        """Nothing stays open between requests."""
+
+    def export_session(self) -> None:
+        """XOR has no session: every request stands alone."""
+        return None
+
+    def restore_session(self, state: dict[str, Any]) -> bool:
+        return False

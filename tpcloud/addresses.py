@@ -1,0 +1,106 @@
+"""The LAN address book: where each device answers on the LAN, and how to find it again.
+
+What discovery learns is kept in the LAN cache (``lan.json``); a device of the account is matched
+to an entry by its MAC (or, for XOR replies, its deviceId). The book also knows the address
+``--host`` names, and runs at most one fallback discovery per command, shared by every device
+that needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from tpcloud import errors
+from tpcloud.lan.discovery import Found, discover, normalise_mac
+
+if TYPE_CHECKING:
+    from tpcloud.cache import LanCache
+    from tpcloud.devices import Device
+
+# The discovery run when a device's address is unknown or stale, and `--host` asked how it talks.
+FALLBACK_DISCOVERY_TIMEOUT = 2.0
+
+
+def parse_host(value: str) -> tuple[str, int | None]:
+    """`HOST` or `HOST:PORT` (a bracketed IPv6 address may carry a port too)."""
+    host, sep, port = value.rpartition(":") if value.count(":") == 1 or value.startswith("[") else ("", "", "")
+    if not sep:
+        return value.strip("[]"), None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise errors.UsageError(f"--host wants HOST or HOST:PORT, not {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def matches(device: "Device", found: Found) -> bool:
+    """A discovered device is an account device when its MAC (or its XOR deviceId) is the same."""
+    mac = normalise_mac(device.mac)
+    return bool(mac and mac == normalise_mac(found.mac)) or bool(found.device_id and found.device_id == device.device_id)
+
+
+class AddressBook:
+    """Cached LAN addresses, the `--host` address, and discovery, for one command."""
+
+    def __init__(
+        self,
+        cache: "LanCache",
+        *,
+        targets: tuple[str, ...],
+        timeout: float,
+        host: str | None = None,
+        log: Callable[[str], None] = lambda _line: None,
+    ) -> None:
+        self._cache = cache
+        self.targets = targets
+        self._timeout = min(timeout, FALLBACK_DISCOVERY_TIMEOUT)
+        self.host = parse_host(host) if host else None
+        self._log = log
+        self._fallback: "asyncio.Task[list[Found]] | None" = None
+
+    def entries(self) -> list[Found]:
+        """Everything discovery has learned so far (unreadable entries are skipped)."""
+        entries = []
+        for entry in self._cache.load():
+            try:
+                entries.append(Found.from_dict(entry))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return entries
+
+    def cached(self, device: "Device") -> Found | None:
+        """DEVICE's last known address."""
+        return next((f for f in self.entries() if matches(device, f)), None)
+
+    def of(self, devices: Sequence["Device"]) -> dict[str, Found]:
+        """Each device's last known address, by deviceId."""
+        entries = self.entries()
+        return {d.device_id: f for d in devices if (f := next((f for f in entries if matches(d, f)), None))}
+
+    async def known(self, device: "Device") -> Found | None:
+        """The address `--host` names (asking it how it talks), else the cached one."""
+        if self.host is None:
+            return self.cached(device)
+        host, port = self.host
+        found = next((f for f in self.entries() if f.host == host and port in (None, f.port)), None)
+        if found is None:
+            answers = await self.discover((host,), self._timeout)
+            found = next((f for f in answers if f.host == host), None)
+        if found is None:  # a device that does not answer discovery: assume its dialect's usual wire
+            wire, default_port, version = ("xor", 9999, 0) if device.dialect == "iot" else ("klap", 80, 2)
+            found = Found(host, default_port, wire, version, device.dialect, device.device_type, device.model,
+                          normalise_mac(device.mac), device.device_id, device.alias, wire.upper())
+        return replace(found, port=port) if port else found
+
+    async def find(self, device: "Device") -> Found | None:
+        """DEVICE's answer to discovery; one discovery serves all the devices of a command."""
+        if self._fallback is None:
+            self._fallback = asyncio.ensure_future(self.discover(None, self._timeout))
+        return next((f for f in await self._fallback if matches(device, f)), None)
+
+    async def discover(self, targets: Sequence[str] | None, timeout: float) -> list[Found]:
+        """Every device answering at TARGETS (default: the configured ones); the book learns them."""
+        found = await discover(targets or self.targets, timeout=timeout, log=self._log)
+        if found:
+            self._cache.merge([f.to_dict() for f in found])
+        return found
