@@ -22,12 +22,7 @@ from tpcloud.output import device_rows, device_table, error_line, onoff, state_t
 
 T = TypeVar("T")
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 ok, 1 unexpected error, 2 bad usage or input, 3 login needed or refused, "
-    "4 no such device, 5 the device refused the command, 6 device unreachable, 7 network error "
-    "or timeout, 8 cloud or protocol error, 9 secret store problem, 10 a 2-step verification code "
-    "was sent (finish with `login --code`), 130 interrupted."
-)
+EXIT_CODES_HELP = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in errors.EXIT_CODES.items()) + "."
 
 app = typer.Typer(
     name="tpcloud",
