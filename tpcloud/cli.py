@@ -476,25 +476,13 @@ def energy(
     from tpcloud.output import history_text, reading_text
 
     today = datetime.date.fromtimestamp(ctx.obj.clock())
+    asked = capability.Asked(daily, monthly, month, year)
     try:
-        if daily and monthly:
-            raise errors.UsageError("--daily and --monthly cannot be combined")
-        if month is not None and not daily:
-            raise errors.UsageError("--month goes with --daily")
-        if year is not None and not (daily or monthly):
-            raise errors.UsageError("--year goes with --daily or --monthly")
-        if month is not None and not 1 <= month <= 12:
-            raise errors.UsageError(f"--month must be 1-12, not {month}")
-        if year is not None and not 2000 <= year <= today.year:
-            raise errors.UsageError(f"--year must be 2000-{today.year}, not {year}")
+        asked.check(today)
     except errors.TpcloudError as exc:
         raise _usage_failure(ctx, exc) from None
-    if daily or monthly:
-        period = capability.DAILY if daily else capability.MONTHLY
-        exchange = capability.history(period, year or today.year, month or today.month, today)
-        _capability(ctx, name, exchange, history_text, as_json=as_json, via=via, host=host)
-    else:
-        _capability(ctx, name, capability.reading(today), reading_text, as_json=as_json, via=via, host=host)
+    text = reading_text if asked.period is None else history_text
+    _capability(ctx, name, capability.exchange(asked, today), text, as_json=as_json, via=via, host=host)
 
 
 def main() -> None:
