@@ -1,26 +1,25 @@
 """The command line: parse arguments, call the service, hand results to output.
 
 Commands stay thin: each gathers its inputs, runs one coroutine on the service in one event
-loop (``_run``), and prints. ``_run`` is the one place that turns errors into a line on stderr
+loop (``common.run``), and prints. ``run`` is the one place that turns errors into a line on stderr
 and an exit code.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import traceback
 from enum import Enum
-from typing import Any, Awaitable, Callable, Optional, TypeVar
+from typing import Any, Callable, Optional
 
 import typer
 
-from tpcloud import __version__, errors
-from tpcloud.completion import ACTIONS, device_names, names_and_groups, switch_words, use_quoting_bash
+from tpcloud import errors
+from tpcloud.cli.common import (
+    HOST_OPTION, NAME_ARGUMENT, NAMES_HELP, VIA_OPTION, Via, each_result, note_route, root, run, show, usage_failure,
+)
+from tpcloud.completion import ACTIONS, names_and_groups, switch_words, use_quoting_bash
 from tpcloud.factory import Factory
-from tpcloud.output import device_rows, device_table, error_line, onoff, state_text, to_json
-
-T = TypeVar("T")
+from tpcloud.output import device_rows, device_table, onoff, state_text, to_json
 
 EXIT_CODES_HELP = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in errors.EXIT_CODES.items()) + "."
 
@@ -32,83 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-
-class Via(str, Enum):
-    auto = "auto"
-    local = "local"
-    cloud = "cloud"
-
-
-VIA_OPTION = typer.Option(
-    Via.auto, "--via", help="Route: auto (LAN when known, else cloud, else discovery), local, or cloud."
-)
-HOST_OPTION = typer.Option(None, "--host", metavar="HOST[:PORT]", help="The device's LAN address (implies trying the LAN).")
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"tpcloud {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(
-    ctx: typer.Context,
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show each request and reply (secrets masked) on stderr."),
-    debug: bool = typer.Option(False, "--debug", help="Show a traceback when something fails."),
-    timeout: Optional[float] = typer.Option(
-        None, "--timeout", help="Seconds to wait for any network answer [default: 10, or TPCLOUD_TIMEOUT]."
-    ),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
-) -> None:
-    ctx.obj = Factory(env=os.environ, timeout=timeout, verbose=verbose or debug, debug=debug)
-
-
-def _run(ctx: typer.Context, work: Callable[[Any], Awaitable[T]], *, via: str = "auto", host: str | None = None) -> T:
-    """Run WORK(service) in one event loop; report any failure as one line and an exit code."""
-    import asyncio
-
-    from tpcloud.service import DeviceService
-
-    factory: Factory = ctx.obj
-
-    async def with_service() -> T:
-        async with DeviceService(factory, via=via, host=host) as service:
-            return await work(service)
-
-    try:
-        return asyncio.run(with_service())
-    except errors.TpcloudError as exc:
-        _report(factory, error_line(exc))
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        _report(factory, "tpcloud: interrupted")
-        raise typer.Exit(errors.EXIT_INTERRUPTED) from None
-    except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
-        _report(factory, f"tpcloud: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)")
-        raise typer.Exit(1) from None
-
-
-def _report(factory: Factory, line: str, exc: BaseException | None = None) -> None:
-    """LINE on stderr; with --debug, first the traceback of EXC (or of the error being handled)."""
-    if factory.debug:
-        trace = "".join(traceback.format_exception(exc)) if exc is not None else traceback.format_exc()
-        factory.stderr.write(factory.redactor.scrub(trace))
-    factory.stderr.write(factory.redactor.scrub(line) + "\n")
-    factory.stderr.flush()
-
-
-def _print(ctx: typer.Context, text: str) -> None:
-    factory: Factory = ctx.obj
-    factory.stdout.write(factory.redactor.scrub(text) + "\n")
-    factory.stdout.flush()
-
-
-def _usage_failure(ctx: typer.Context, exc: errors.TpcloudError) -> typer.Exit:
-    factory: Factory = ctx.obj
-    _report(factory, error_line(exc))
-    return typer.Exit(exc.exit_code)
+app.callback()(root)
 
 
 # -- account --------------------------------------------------------------------------------
@@ -177,13 +100,13 @@ def login(
     after the code is sent, and `tpcloud login --code CODE` finishes it.
     """
     if code is not None:
-        email, store = _run(ctx, lambda service: service.finish_login(code))
-        _print(ctx, f"Logged in as {email}. Secrets are kept in the {store}.")
+        email, store = run(ctx, lambda service: service.finish_login(code))
+        show(ctx, f"Logged in as {email}. Secrets are kept in the {store}.")
         return
     try:
         user, password = _credentials(ctx, username, password_stdin)
     except errors.TpcloudError as exc:
-        raise _usage_failure(ctx, exc) from None
+        raise usage_failure(ctx, exc) from None
     ctx.obj.redactor.add(password)
     ask_code = _code_prompt(ctx)
 
@@ -193,8 +116,8 @@ def login(
             code_via=code_via.value if code_via else None, ask_code=ask_code,
         )
 
-    email, store = _run(ctx, work)
-    _print(ctx, f"Logged in as {email}. Secrets are kept in the {store}.")
+    email, store = run(ctx, work)
+    show(ctx, f"Logged in as {email}. Secrets are kept in the {store}.")
 
 
 @app.command()
@@ -204,16 +127,11 @@ def logout(ctx: typer.Context) -> None:
     async def work(service: Any) -> None:
         service.logout()
 
-    _run(ctx, work)
-    _print(ctx, "Logged out: secrets and cache removed.")
+    run(ctx, work)
+    show(ctx, "Logged out: secrets and cache removed.")
 
 
 # -- devices ---------------------------------------------------------------------------------
-
-NAME_HELP = 'Device alias (any case), device id, or a strip outlet as "OUTLET" or "STRIP/OUTLET".'
-NAME_ARGUMENT = typer.Argument(..., metavar="NAME", help=NAME_HELP, autocompletion=device_names)
-NAMES_HELP = NAME_HELP + " Several may be given, and groups of config.toml."
-
 
 @app.command("list")
 def list_devices(
@@ -227,8 +145,8 @@ def list_devices(
         devices = await service.devices(refresh=refresh)
         return devices, service.lan_addresses(devices)
 
-    devices, lan = _run(ctx, work)
-    _print(ctx, to_json(device_rows(devices, lan)) if as_json else device_table(devices, lan))
+    devices, lan = run(ctx, work)
+    show(ctx, to_json(device_rows(devices, lan)) if as_json else device_table(devices, lan))
 
 
 @app.command()
@@ -251,17 +169,17 @@ def switch(
     *names, action = words or [""]
     if action not in ACTIONS:
         problem = f"the last argument must be on, off or toggle, not {action!r}" if action else "say what to do: on, off or toggle"
-        raise _usage_failure(ctx, errors.UsageError(problem))
+        raise usage_failure(ctx, errors.UsageError(problem))
     if not names and not every:
-        raise _usage_failure(ctx, errors.UsageError("name a device or group to switch, or pass --all"))
+        raise usage_failure(ctx, errors.UsageError("name a device or group to switch, or pass --all"))
 
     async def work(service: Any) -> Any:
         selection = await service.select(names, every=every)
         return selection, await service.switch_many(selection.targets, action)
 
-    selection, outcomes = _run(ctx, work, via=via.value, host=host)
+    selection, outcomes = run(ctx, work, via=via.value, host=host)
     verbose = ctx.obj.verbose
-    _each_result(ctx, selection, outcomes, as_json, one_json=lambda r: r.to_dict(),
+    each_result(ctx, selection, outcomes, as_json, one_json=lambda r: r.to_dict(),
                  text=lambda r: f"{r.target.full_name}: {onoff(r.on)}" + (f" (via {r.route})" if verbose else ""))
 
 
@@ -283,31 +201,11 @@ def state(
         return selection, await service.state_many(selection.targets)
 
     def text(result: Any) -> str:
-        _note_route(ctx, result.route)
+        note_route(ctx, result.route)
         return state_text(dialect_of(result.target.device).summary(result.target.device, result.info, result.target.outlet))
 
-    selection, outcomes = _run(ctx, work, via=via.value, host=host)
-    _each_result(ctx, selection, outcomes, as_json, one_json=lambda r: r.info, text=text)
-
-
-def _each_result(ctx: typer.Context, selection: Any, outcomes: list[Any], as_json: bool, *,
-                 one_json: Callable[[Any], Any], text: Callable[[Any], str]) -> None:
-    """Print each target's result in order (JSON: one object for one device named directly, else
-    a list with the failures in it), each failure as a line on stderr; exit with the first
-    failure's code."""
-    if as_json and selection.single:
-        if outcomes[0].error is None:
-            _print(ctx, to_json(one_json(outcomes[0].result)))
-    elif as_json:
-        _print(ctx, to_json([outcome.to_dict() for outcome in outcomes]))
-    for outcome in outcomes:
-        if outcome.error is not None:
-            _report(ctx.obj, error_line(outcome.error), outcome.error)
-        elif not as_json:
-            _print(ctx, text(outcome.result))
-    failed = [outcome.error for outcome in outcomes if outcome.error is not None]
-    if failed:
-        raise typer.Exit(failed[0].exit_code)
+    selection, outcomes = run(ctx, work, via=via.value, host=host)
+    each_result(ctx, selection, outcomes, as_json, one_json=lambda r: r.info, text=text)
 
 
 @app.command()
@@ -327,19 +225,14 @@ def send(
         if not isinstance(payload, dict):
             raise ValueError("not an object")
     except ValueError as exc:
-        raise _usage_failure(ctx, errors.UsageError(f"the request is not a JSON object: {exc}")) from None
+        raise usage_failure(ctx, errors.UsageError(f"the request is not a JSON object: {exc}")) from None
 
     async def work(service: Any) -> Any:
         return await service.send(name, payload)
 
-    _target, reply, route = _run(ctx, work, via=via.value, host=host)
-    _print(ctx, to_json(reply))
-    _note_route(ctx, route)
-
-
-def _note_route(ctx: typer.Context, route: Any) -> None:
-    """With -v, say on stderr which route carried the command."""
-    ctx.obj.log(f"(via {route})")
+    _target, reply, route = run(ctx, work, via=via.value, host=host)
+    show(ctx, to_json(reply))
+    note_route(ctx, route)
 
 
 @app.command()
@@ -358,13 +251,13 @@ def discover(
     try:
         targets = parse_targets(target) if target else None
     except errors.TpcloudError as exc:
-        raise _usage_failure(ctx, exc) from None
+        raise usage_failure(ctx, exc) from None
 
     async def work(service: Any) -> Any:
         return await service.discover(targets, timeout)
 
-    found = _run(ctx, work)
-    _print(ctx, to_json(discovery_rows(found)) if as_json else discovery_table(found))
+    found = run(ctx, work)
+    show(ctx, to_json(discovery_rows(found)) if as_json else discovery_table(found))
 
 
 @app.command()
@@ -382,8 +275,8 @@ def doctor(
     async def work(service: Any) -> Any:
         return await diagnose(ctx.obj, service)
 
-    checks = _run(ctx, work)
-    _print(ctx, to_json([c.to_dict() for c in checks]) if as_json else doctor_table(checks))
+    checks = run(ctx, work)
+    show(ctx, to_json([c.to_dict() for c in checks]) if as_json else doctor_table(checks))
     raise typer.Exit(exit_code(checks))
 
 
@@ -398,9 +291,9 @@ def _capability(ctx: typer.Context, name: str, exchange: Any, text: Callable[[st
     async def work(service: Any) -> Any:
         return await service.call(name, exchange)
 
-    target, result, route = _run(ctx, work, via=via.value, host=host)
-    _print(ctx, to_json(capability_dict(target, result, route)) if as_json else text(target.full_name, result))
-    _note_route(ctx, route)
+    target, result, route = run(ctx, work, via=via.value, host=host)
+    show(ctx, to_json(capability_dict(target, result, route)) if as_json else text(target.full_name, result))
+    note_route(ctx, route)
 
 
 class LedAction(str, Enum):
@@ -449,7 +342,7 @@ def light(
     try:
         change.check()
     except errors.TpcloudError as exc:
-        raise _usage_failure(ctx, exc) from None
+        raise usage_failure(ctx, exc) from None
     _capability(ctx, name, capability.exchange(change), light_text, as_json=as_json, via=via, host=host)
 
 
@@ -480,7 +373,7 @@ def energy(
     try:
         asked.check(today)
     except errors.TpcloudError as exc:
-        raise _usage_failure(ctx, exc) from None
+        raise usage_failure(ctx, exc) from None
     text = reading_text if asked.period is None else history_text
     _capability(ctx, name, capability.exchange(asked, today), text, as_json=as_json, via=via, host=host)
 
