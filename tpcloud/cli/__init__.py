@@ -1,20 +1,21 @@
 """The command line: parse arguments, call the service, hand results to output.
 
 Commands stay thin: each gathers its inputs, runs one coroutine on the service in one event
-loop (``common.run``), and prints. ``run`` is the one place that turns errors into a line on stderr
-and an exit code.
+loop (``common.run``, the one place that turns errors into a line on stderr and an exit code),
+and prints. This module only builds the app from the commands of account, devices, doctor and
+capabilities, in the order `tpcloud --help` lists them. Start-up stays fast: nothing heavy
+(httpx, keyring, tabulate, asyncio, the service) is imported until a command runs.
 """
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Any, Callable, Optional
+from typing import Any
 
 import typer
 
 from tpcloud import errors
-from tpcloud.cli import account, devices
-from tpcloud.cli.common import HOST_OPTION, NAME_ARGUMENT, VIA_OPTION, Via, note_route, root, run, show, usage_failure
+from tpcloud.cli import account, capabilities, devices
+from tpcloud.cli.common import root, run, show
 from tpcloud.completion import use_quoting_bash
 from tpcloud.output import to_json
 
@@ -58,102 +59,9 @@ def doctor(
     raise typer.Exit(exit_code(checks))
 
 
-# -- capabilities beyond on/off (tpcloud/capabilities) -----------------------------------------
-
-
-def _capability(ctx: typer.Context, name: str, exchange: Any, text: Callable[[str, Any], str], *,
-                as_json: bool, via: "Via", host: Optional[str]) -> None:
-    """Run one capability's exchange with NAME over the usual routes and print its result."""
-    from tpcloud.output import capability_dict
-
-    async def work(service: Any) -> Any:
-        return await service.call(name, exchange)
-
-    target, result, route = run(ctx, work, via=via.value, host=host)
-    show(ctx, to_json(capability_dict(target, result, route)) if as_json else text(target.full_name, result))
-    note_route(ctx, route)
-
-
-class LedAction(str, Enum):
-    on = "on"
-    off = "off"
-
-
-@app.command()
-def led(
-    ctx: typer.Context,
-    name: str = NAME_ARGUMENT,
-    action: Optional[LedAction] = typer.Argument(None, metavar="[on|off]", help="Switch the LED; without it, show it."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
-    via: Via = VIA_OPTION,
-    host: Optional[str] = HOST_OPTION,
-) -> None:
-    """Show the status LED of a plug, switch or strip, or switch it on or off."""
-    from tpcloud.capabilities import led as capability
-    from tpcloud.output import led_text
-
-    exchange = capability.exchange(None if action is None else action is LedAction.on)
-    _capability(ctx, name, exchange, led_text, as_json=as_json, via=via, host=host)
-
-
-@app.command()
-def light(
-    ctx: typer.Context,
-    name: str = NAME_ARGUMENT,
-    brightness: Optional[int] = typer.Option(None, "--brightness", metavar="N", help="Brightness, 1-100 %."),
-    temp: Optional[int] = typer.Option(None, "--temp", metavar="K", help="White colour temperature in kelvin (the bulb's own range)."),
-    hue: Optional[int] = typer.Option(None, "--hue", metavar="H", help="Colour hue, 0-360."),
-    saturation: Optional[int] = typer.Option(None, "--saturation", metavar="S", help="Colour saturation, 0-100 %."),
-    transition: Optional[int] = typer.Option(None, "--transition", metavar="MS", help="Fade over MS milliseconds (Kasa bulbs and dimmers)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
-    via: Via = VIA_OPTION,
-    host: Optional[str] = HOST_OPTION,
-) -> None:
-    """Set a bulb's or dimmer's brightness, colour temperature or colour (and switch it on).
-
-    Values are checked against what the light says it supports; one outside it exits 2.
-    """
-    from tpcloud.capabilities import light as capability
-    from tpcloud.output import light_text
-
-    change = capability.Change(brightness, temp, hue, saturation, transition)
-    try:
-        change.check()
-    except errors.TpcloudError as exc:
-        raise usage_failure(ctx, exc) from None
-    _capability(ctx, name, capability.exchange(change), light_text, as_json=as_json, via=via, host=host)
-
-
-@app.command()
-def energy(
-    ctx: typer.Context,
-    name: str = NAME_ARGUMENT,
-    daily: bool = typer.Option(False, "--daily", help="Energy per day of a month."),
-    monthly: bool = typer.Option(False, "--monthly", help="Energy per month of a year."),
-    month: Optional[int] = typer.Option(None, "--month", metavar="M", help="With --daily: the month, 1-12 [default: this one]."),
-    year: Optional[int] = typer.Option(None, "--year", metavar="Y", help="With --daily or --monthly: the year [default: this one]."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
-    via: Via = VIA_OPTION,
-    host: Optional[str] = HOST_OPTION,
-) -> None:
-    """Show what a plug, bulb or strip outlet with an energy meter draws, and has used.
-
-    Power in W, voltage in V, current in A, energy in kWh, whatever units the device reports;
-    a strip named as a whole shows the sum of its outlets. A device without a meter exits 5.
-    """
-    import datetime
-
-    from tpcloud.capabilities import energy as capability
-    from tpcloud.output import history_text, reading_text
-
-    today = datetime.date.fromtimestamp(ctx.obj.clock())
-    asked = capability.Asked(daily, monthly, month, year)
-    try:
-        asked.check(today)
-    except errors.TpcloudError as exc:
-        raise usage_failure(ctx, exc) from None
-    text = reading_text if asked.period is None else history_text
-    _capability(ctx, name, capability.exchange(asked, today), text, as_json=as_json, via=via, host=host)
+app.command()(capabilities.led)
+app.command()(capabilities.light)
+app.command()(capabilities.energy)
 
 
 def main() -> None:
