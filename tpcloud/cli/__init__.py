@@ -9,15 +9,12 @@ capabilities, in the order `tpcloud --help` lists them. Start-up stays fast: not
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from tpcloud import errors
-from tpcloud.cli import account, capabilities, devices
-from tpcloud.cli.common import root, run, show
+from tpcloud.cli import account, capabilities, devices, doctor
+from tpcloud.cli.common import root
 from tpcloud.completion import use_quoting_bash
-from tpcloud.output import to_json
 
 EXIT_CODES_HELP = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in errors.EXIT_CODES.items()) + "."
 
@@ -37,28 +34,7 @@ app.command()(devices.switch)
 app.command()(devices.state)
 app.command()(devices.send)
 app.command()(devices.discover)
-
-
-@app.command()
-def doctor(
-    ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
-) -> None:
-    """Check the secret store, the login, the cache, the cloud and the devices on the LAN.
-
-    Exits with the exit code of the first problem found, 0 when there is none.
-    """
-    from tpcloud.doctor import diagnose, exit_code
-    from tpcloud.output import doctor_table
-
-    async def work(service: Any) -> Any:
-        return await diagnose(ctx.obj, service)
-
-    checks = run(ctx, work)
-    show(ctx, to_json([c.to_dict() for c in checks]) if as_json else doctor_table(checks))
-    raise typer.Exit(exit_code(checks))
-
-
+app.command()(doctor.doctor)
 app.command()(capabilities.led)
 app.command()(capabilities.light)
 app.command()(capabilities.energy)
