@@ -152,8 +152,8 @@ class SecretStoreError(TpcloudError):
 
 EXIT_INTERRUPTED = 130
 
-# What each exit code means, in code order: the one table `tpcloud --help` states (and the README
-# repeats), kept level with the classes above by tests/test_errors.py.
+# What each exit code means, in code order: the table `tpcloud --help` states (the README's
+# "Exit codes and errors" gives examples), kept level with the classes above by tests/test_errors.py.
 EXIT_CODES: dict[int, str] = {
     0: "ok",
     1: "unexpected error",
