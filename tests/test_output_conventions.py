@@ -103,13 +103,13 @@ def on_terminal(args: tuple[str, ...], env: dict[str, str], *, cwd) -> tuple[int
 
 
 def documented_keys(command: str) -> set[str]:
-    """The top-level keys the README's "JSON for scripts" gives for ``command``."""
-    readme = (ROOT / "README.md").read_text()
+    """The top-level keys docs/json.md gives for ``command``."""
+    readme = (ROOT / "docs" / "json.md").read_text()
     shape = re.search(rf"^- `{re.escape(command)}`: [^{{]*(\{{.*?\}})[^\]]", readme, re.M)[1]
     return set(re.findall(r'"(\w+)"', re.sub(r"\[.*?\]", "", shape)))
 
 
-def test_the_json_shapes_are_those_the_readme_documents(user):
+def test_the_json_shapes_are_those_the_docs_document(user):
     found = json.loads(user("discover", "--timeout", "1", "--json").stdout)
     assert found and all(set(entry) == documented_keys("discover --json") for entry in found)
     devices = json.loads(user("list", "--json").stdout)

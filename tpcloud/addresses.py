@@ -49,14 +49,23 @@ class AddressBook:
         targets: tuple[str, ...],
         timeout: float,
         host: str | None = None,
+        at: Found | None = None,
         log: Callable[[str], None] = lambda _line: None,
     ) -> None:
+        """HOST: the address `--host` gave (HOST or HOST:PORT); AT: an address already known
+        (`doctor` checks a device there); either pins the command to one device."""
         self._cache = cache
         self.targets = targets
         self._timeout = min(timeout, FALLBACK_DISCOVERY_TIMEOUT)
-        self.host = parse_host(host) if host else None
+        self._host = parse_host(host) if host else None
+        self._at = at
         self._log = log
         self._fallback: "asyncio.Task[list[Found]] | None" = None
+
+    @property
+    def pinned(self) -> bool:
+        """Whether this command was given one device's address (so it may name only one)."""
+        return self._host is not None or self._at is not None
 
     def entries(self) -> list[Found]:
         """Everything discovery has learned so far (unreadable entries are skipped)."""
@@ -78,10 +87,12 @@ class AddressBook:
         return {d.device_id: f for d in devices if (f := next((f for f in entries if matches(d, f)), None))}
 
     async def known(self, device: "Device") -> Found | None:
-        """The address `--host` names (asking it how it talks), else the cached one."""
-        if self.host is None:
+        """The address given (`--host` asked how it talks), else the cached one."""
+        if self._at is not None:
+            return self._at
+        if self._host is None:
             return self.cached(device)
-        host, port = self.host
+        host, port = self._host
         found = next((f for f in self.entries() if f.host == host and port in (None, f.port)), None)
         if found is None:
             answers = await self.discover((host,), self._timeout)

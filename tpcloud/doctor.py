@@ -139,9 +139,8 @@ def _lan_factory(factory: "Factory") -> "Factory":
 async def _on_lan(factory: "Factory", device: "Device", found: "Found") -> Check:
     """Read DEVICE's state at its cached address only, as `state --via local --host` would."""
     name = f"LAN {device.alias}"
-    host = f"[{found.host}]" if ":" in found.host else found.host
     try:
-        async with factory.open_service(via="local", host=f"{host}:{found.port}") as service:
+        async with factory.open_service(via="local", at=found) as service:
             (outcome,) = await service.state_many([await service.resolve(device.device_id)])
         if outcome.error is not None:
             raise outcome.error

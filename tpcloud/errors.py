@@ -151,3 +151,20 @@ class SecretStoreError(TpcloudError):
 
 
 EXIT_INTERRUPTED = 130
+
+# What each exit code means, in code order: the table `tpcloud --help` states (the README's
+# "Exit codes and errors" gives examples), kept level with the classes above by tests/test_errors.py.
+EXIT_CODES: dict[int, str] = {
+    0: "ok",
+    1: "unexpected error",
+    2: "bad usage or input",
+    3: "login needed or refused",
+    4: "no such device",
+    5: "the device refused the command",
+    6: "device unreachable",
+    7: "network error or timeout",
+    8: "cloud or protocol error",
+    9: "secret store problem",
+    10: "a 2-step verification code was sent (finish with `login --code`)",
+    EXIT_INTERRUPTED: "interrupted",
+}

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tpcloud.addresses import AddressBook
     from tpcloud.cache import DeviceCache, LanCache
     from tpcloud.cloud.account import Account
+    from tpcloud.lan.discovery import Found
     from tpcloud.lan.sessions import SessionStore
     from tpcloud.secrets import SecretStore
     from tpcloud.service import DeviceService
@@ -86,25 +87,28 @@ class Factory:
         finally:
             await account.aclose()
 
-    def addresses(self, host: str | None = None) -> "AddressBook":
-        """The LAN address book (HOST: the address `--host` gave, if any)."""
+    def addresses(self, host: str | None = None, at: "Found | None" = None) -> "AddressBook":
+        """The LAN address book (HOST: the address `--host` gave; AT: one already found)."""
         from tpcloud.addresses import AddressBook
 
         settings = self.settings
         return AddressBook(
-            self.lan_cache, targets=settings.discovery_targets, timeout=settings.timeout, host=host, log=self.log
+            self.lan_cache, targets=settings.discovery_targets, timeout=settings.timeout, host=host, at=at,
+            log=self.log,
         )
 
     @asynccontextmanager
-    async def open_service(self, *, via: str = "auto", host: str | None = None) -> AsyncIterator["DeviceService"]:
-        """The device service of one command, routing by VIA (and --host), closed at the end."""
+    async def open_service(
+        self, *, via: str = "auto", host: str | None = None, at: "Found | None" = None
+    ) -> AsyncIterator["DeviceService"]:
+        """The device service of one command, routing by VIA (and --host, or AT), closed at the end."""
         from tpcloud.config import load_groups
         from tpcloud.lan.links import LanLinks
         from tpcloud.routes import CloudRoute, LanRoute, Router
         from tpcloud.service import DeviceService
 
         settings = self.settings
-        addresses = self.addresses(host)
+        addresses = self.addresses(host, at)
         links = LanLinks(
             credentials=self._lan_credentials, http_client=_lan_http_client, sessions=self.lan_sessions, log=self.log
         )

@@ -114,11 +114,11 @@ class Router:
 
     def may_reach(self, device: "Device") -> bool:
         """Whether asking DEVICE something is worth a try without discovery (the device list
-        uses this to ask plugs for their outlets): online through the cloud, or a known address."""
-        cached = self._addresses.cached(device)
-        if self.via == "local" and cached is None:
-            return False
-        return device.online if device.dialect == "iot" else cached is not None
+        uses this to ask plugs for their outlets): through the cloud when this command may use it
+        and the cloud reaches the device (a Kasa one it lists online), or at a known LAN address
+        when this command may use the LAN."""
+        by_cloud = self.via != "local" and device.dialect == "iot" and device.online
+        return by_cloud or (self.via != "cloud" and self._addresses.cached(device) is not None)
 
     async def send(self, device: "Device", request: dict[str, Any]) -> Reply:
         """REQUEST's reply from DEVICE, and the route that carried it."""
@@ -142,7 +142,7 @@ class Router:
         if found is None:
             targets = ", ".join(self._addresses.targets)
             failures.append(("discovery", errors.DeviceUnreachable(f"no answer from it to {targets}")))
-        elif found != known:
+        elif known is None or (found.host, found.port, found.wire) != (known.host, known.port, known.wire):
             try:
                 return await self._lan.send(device, request, at=found)
             except LAN_MISSES as exc:

@@ -152,10 +152,12 @@ class DeviceService:
         return await self._refresh()
 
     async def _refresh(self) -> list[Device]:
+        """The list from the cloud, once per command: marked fetched before its outlet reads, so a
+        device that answers "not bound" to one of them cannot start another fetch."""
+        self._refreshed = True
         devices = [Device.from_cloud(entry) for entry in await self._source.device_list()]
         devices = await self._with_outlets(devices)
         self._cache.save(devices)
-        self._refreshed = True
         return devices
 
     async def _with_outlets(self, devices: list[Device]) -> list[Device]:
@@ -169,7 +171,7 @@ class DeviceService:
                 try:
                     info, _ = await self._read(Target(device))
                 except errors.TpcloudError as exc:
-                    self._log(f"{device.alias}: outlets not read: {exc}")
+                    self._log(f"outlets not read: {exc}")  # EXC names the device
                     return device
             return device.with_outlets(dialects.for_device(device).outlets_of(info, device.device_id))
 
@@ -209,7 +211,7 @@ class DeviceService:
             return Selection([t for d in devices if _switchable(d) for t in _outlets_or_device(d)], single=False)
         groups = self._groups()
         targets = await self._looked_up(lambda devices: _expand(devices, names, groups))
-        if self._addresses.host is not None and len(targets) > 1:
+        if self._addresses.pinned and len(targets) > 1:
             raise errors.UsageError("--host is the address of one device; name only one with it")
         single = len(names) == 1 and names[0].strip().casefold() not in groups
         return Selection(targets, single)
@@ -300,13 +302,17 @@ class DeviceService:
     async def _send(self, target: Target, request: dict[str, Any]) -> "Reply":
         """REQUEST to the target's device over the router; errors name the device they are about.
 
-        A device the cloud no longer knows means the cached list is stale: it is fetched again
-        (so the next command sees the account as it is now) and the error stands.
+        A device the cloud no longer knows means the cached list is stale: it is fetched again,
+        once per command (so the next command sees the account as it is now), and the error stands.
         """
         try:
             return await self._router.send(target.device, request)
         except errors.DeviceNotBound as exc:
-            await self._refresh()
+            if not self._refreshed:
+                try:
+                    await self._refresh()
+                except errors.TpcloudError as failure:  # the device's own answer is the news
+                    self._log(f"the device list was not fetched again: {failure}")
             exc.message = f"{target.full_name}: {exc.message}"
             raise
         except errors.TpcloudError as exc:

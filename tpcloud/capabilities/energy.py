@@ -28,10 +28,40 @@ from typing import Any
 from tpcloud.capabilities import Send, absent, lacking
 from tpcloud.devices import Target
 from tpcloud.dialects import iot, smart
-from tpcloud.errors import DeviceError, ProtocolError
+from tpcloud.errors import DeviceError, ProtocolError, UsageError
 
 WHAT = "energy meter"
 DAILY, MONTHLY = "daily", "monthly"
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What `tpcloud energy` was asked for: the reading now, or the daily (per day of MONTH of
+    YEAR) or monthly (per month of YEAR) history; None = this month or year."""
+
+    daily: bool = False
+    monthly: bool = False
+    month: int | None = None
+    year: int | None = None
+
+    def check(self, today: datetime.date) -> None:
+        """The checks that need no device: one period at most, --month and --year only with
+        theirs, both in range (no year after TODAY's)."""
+        if self.daily and self.monthly:
+            raise UsageError("--daily and --monthly cannot be combined")
+        if self.month is not None and not self.daily:
+            raise UsageError("--month goes with --daily")
+        if self.year is not None and not (self.daily or self.monthly):
+            raise UsageError("--year goes with --daily or --monthly")
+        if self.month is not None and not 1 <= self.month <= 12:
+            raise UsageError(f"--month must be 1-12, not {self.month}")
+        if self.year is not None and not 2000 <= self.year <= today.year:
+            raise UsageError(f"--year must be 2000-{today.year}, not {self.year}")
+
+    @property
+    def period(self) -> str | None:
+        """DAILY, MONTHLY, or None for the reading now."""
+        return DAILY if self.daily else MONTHLY if self.monthly else None
 
 
 @dataclass(frozen=True)
@@ -254,3 +284,11 @@ def history(period: str, year: int, month: int, today: datetime.date):
         return (histories[0] if len(histories) == 1 else History.of_outlets(histories)).until(today)
 
     return run
+
+
+def exchange(asked: Asked, today: datetime.date):
+    """What `tpcloud energy` runs (ASKED already passed its own `check`): the reading, or the
+    history asked for."""
+    if asked.period is None:
+        return reading(today)
+    return history(asked.period, asked.year or today.year, asked.month or today.month, today)
