@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import zlib
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,26 +25,17 @@ from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from tests.conftest import protocol_vectors
 from tests.emulators import (AesServer, DiscoveryResponder, KlapServer, XorServer,
                              pick_loopback_host)
 from tests.emulators import crypto
 from tests.fakes.iot_device import IotDevice
 from tests.fakes.smart_device import SmartDevice
 
-VECTORS_PATHS = [Path("/work/shared/protocol-vectors.json"),
-                 Path(__file__).parent / "fixtures" / "protocol-vectors.json"]
-
-
-def _vectors() -> dict:
-    for p in VECTORS_PATHS:
-        if p.is_file():
-            return json.loads(p.read_text())
-    pytest.skip("protocol-vectors.json not available")
-
 
 @pytest.fixture(scope="module")
 def vec() -> dict:
-    return _vectors()
+    return protocol_vectors()
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The client's LAN transports against the independent device emulators, over real sockets.
 
-Client and emulators were written apart and each checked against the shared vectors; here they
-must also agree with each other, including when a session dies in the middle of a run.
+Client and emulators were written apart and each checked against the protocol vectors
+(tests/fixtures/protocol-vectors.json); here they must also agree with each other, including
+when a session dies in the middle of a run.
 """
 
 from __future__ import annotations

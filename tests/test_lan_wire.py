@@ -1,5 +1,7 @@
 """LAN wire codecs against the independent vectors, and transports against tiny local peers.
 
+The vectors are tests/fixtures/protocol-vectors.json.
+
 Every peer here is either an asyncio server on 127.0.0.1 or an in-process httpx MockTransport:
 nothing leaves the machine.
 """
@@ -12,16 +14,16 @@ import hashlib
 import json
 import os
 import time
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
+from tests.conftest import protocol_vectors
 from tpcloud.errors import AuthError, DeviceError, DeviceUnreachable, ProtocolError, Timeout
 from tpcloud.lan import aes, klap, xor
 
-VECTORS = json.loads(Path("/work/shared/protocol-vectors.json").read_text())
+VECTORS = protocol_vectors()
 LOCAL = "127.0.0.1"
 
 

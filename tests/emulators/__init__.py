@@ -1,7 +1,7 @@
 """Device-side emulators speaking the real LAN wire protocols over loopback sockets.
 
 They never import ``tpcloud``: the server-side crypto in ``crypto.py`` is written independently and
-checked against /work/shared/protocol-vectors.json.  Every server binds only inside 127.0.0.0/8,
+checked against tests/fixtures/protocol-vectors.json.  Every server binds only inside 127.0.0.0/8,
 runs in daemon threads (so a CLI subprocess can talk to it while the test waits), is a context
 manager, and exposes ``host``, ``port``, ``log`` (list of dict entries with ``kind``) and
 ``entries(kind)``; the HTTP ones count every request they receive in ``http_count``.
