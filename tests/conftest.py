@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fakes.pytest_fixtures", "tests.fakes.home"]
+pytest_plugins = ["tests.doubles.cloud.pytest_fixtures", "tests.doubles.home"]
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"

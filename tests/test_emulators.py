@@ -26,11 +26,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from tests.conftest import protocol_vectors
-from tests.emulators import (AesServer, DiscoveryResponder, KlapServer, XorServer,
-                             pick_loopback_host)
-from tests.emulators import crypto
-from tests.fakes.iot_device import IotDevice
-from tests.fakes.smart_device import SmartDevice
+from tests.doubles.devices.iot import IotDevice
+from tests.doubles.devices.smart import SmartDevice
+from tests.doubles.wires import (AesServer, DiscoveryResponder, KlapServer, XorServer,
+                                 crypto, pick_loopback_host)
 
 
 @pytest.fixture(scope="module")

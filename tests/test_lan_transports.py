@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from tests.conftest import PASSWORD, USERNAME
-from tests.emulators import AesServer, KlapServer, XorServer, pick_loopback_host
-from tests.fakes.hostile_http import EndlessReplyServer
-from tests.fakes.iot_device import IotDevice
-from tests.fakes.smart_device import SmartDevice
+from tests.doubles.cloud.hostile_http import EndlessReplyServer
+from tests.doubles.devices.iot import IotDevice
+from tests.doubles.devices.smart import SmartDevice
+from tests.doubles.wires import AesServer, KlapServer, XorServer, pick_loopback_host
 from tpcloud import errors
 from tpcloud.lan.aes import AesTransport
 from tpcloud.lan.klap import KlapTransport

@@ -11,7 +11,7 @@ The cloud's address reaches them the way the recipes pass settings: in ``job.env
 The Termux recipe is followed on Linux as far as Linux allows: ``$PREFIX`` is a directory whose
 ``bin`` holds only the tools the recipe uses (Termux puts nothing else on ``PATH``),
 ``termux-fix-shebang`` is applied by its rule (termux-tools: ``#!.../bin/X`` becomes
-``#!$PREFIX/bin/X``), and ``termux-job-scheduler`` is tests/fakes/termux_job_scheduler.py. What
+``#!$PREFIX/bin/X``), and ``termux-job-scheduler`` is tests/doubles/termux_job_scheduler.py. What
 needs Android (``pkg install``, the Termux:API app, Android choosing when a job runs) is not.
 """
 
@@ -219,7 +219,7 @@ def termux(job_home, tmp_path):
     for tool in TERMUX_TOOLS:
         (prefix / "bin" / tool).symlink_to(shutil.which(tool))
     scheduler = prefix / "bin" / "termux-job-scheduler"
-    scheduler.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT}/tests/fakes/termux_job_scheduler.py" "$@"\n')
+    scheduler.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT}/tests/doubles/termux_job_scheduler.py" "$@"\n')
     scheduler.chmod(0o755)
     return {"HOME": str(job_home.home), "PREFIX": str(prefix), "PATH": f"{prefix}/bin", "TMPDIR": str(prefix / "tmp"), "LANG": "en_US.UTF-8"}
 

@@ -1,4 +1,4 @@
-"""Legacy Kasa XOR protocol on TCP: length-prefixed autokey frames, connection kept open.
+"""Wire layer: legacy Kasa XOR protocol on TCP: length-prefixed autokey frames, connection kept open.
 
     with XorServer(iot_device, host="127.0.0.2", port=9999) as srv:
         ... client talks to srv.host, srv.port ...

@@ -1,4 +1,4 @@
-"""A small threaded HTTP/1.1 server (keep-alive, exact Content-Length) for the device emulators."""
+"""Wire layer: a small threaded HTTP/1.1 server (keep-alive, exact Content-Length) for the device emulators."""
 
 from __future__ import annotations
 

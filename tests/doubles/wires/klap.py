@@ -1,4 +1,4 @@
-"""KLAP over HTTP: v1 (newer Kasa, usually serving an IotDevice) or v2 (Tapo, a SmartDevice).
+"""Wire layer: KLAP over HTTP: v1 (newer Kasa, usually serving an IotDevice) or v2 (Tapo, a SmartDevice).
 
     dev = SmartDevice.from_fixture("P100(US)_1.0.0_1.4.0")
     with KlapServer(dev, host="127.0.0.3", username="me@example.com", password="pw") as srv:

@@ -1,4 +1,6 @@
-"""Device-side emulators speaking the real LAN wire protocols over loopback sockets.
+"""Wire layer: device-side emulators speaking the real LAN wire protocols over loopback sockets.
+
+One emulator per wire, in front of a device-layer double (tests/doubles/devices/).
 
 They never import ``tpcloud``: the server-side crypto in ``crypto.py`` is written independently and
 checked against tests/fixtures/protocol-vectors.json.  Every server binds only inside 127.0.0.0/8,
@@ -14,10 +16,10 @@ manager, and exposes ``host``, ``port``, ``log`` (list of dict entries with ``ki
 """
 
 from ._base import check_loopback, pick_loopback_host
-from .aes_server import AesServer
+from .aes import AesServer
 from .discovery import DiscoveryResponder
-from .klap_server import DEFAULT_ACCOUNTS, KlapServer
-from .xor_server import XorServer
+from .klap import DEFAULT_ACCOUNTS, KlapServer
+from .xor import XorServer
 
 __all__ = [
     "AesServer",

@@ -1,4 +1,4 @@
-"""UDP discovery responders for one emulated device: 9999 (legacy XOR) and 20002 (newer devices).
+"""Wire layer: UDP discovery responders for one emulated device: 9999 (legacy XOR) and 20002 (newer devices).
 
     with XorServer(plug, host="127.0.0.2") as xs, DiscoveryResponder.for_server(xs):
         ...  # answers {"system":{"get_sysinfo":{}}} on 127.0.0.2:9999

@@ -1,4 +1,4 @@
-"""Tapo "securePassthrough" over HTTP (``POST /app``), serving a SmartDevice.
+"""Wire layer: Tapo "securePassthrough" over HTTP (``POST /app``), serving a SmartDevice.
 
     dev = SmartDevice.from_fixture("P110(EU)_1.0_1.2.3")
     with AesServer(dev, host="127.0.0.4", username="me@example.com", password="pw",
@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ._http import HttpEmulator, HttpRequest, HttpResponse
 from .crypto import (aes_cbc_decrypt, aes_cbc_encrypt, aes_login_password_v1,
                      aes_login_password_v2, aes_login_username, rsa_encrypt_for_client)
-from .klap_server import DEFAULT_ACCOUNTS
+from .klap import DEFAULT_ACCOUNTS
 
 LOGIN_ERROR = -1501
 AES_DECODE_FAIL = -1005

@@ -1,4 +1,4 @@
-"""Shared plumbing: a threaded server with start/stop, a request log and loopback checks."""
+"""Wire layer, shared plumbing: a threaded server with start/stop, a request log and loopback checks."""
 
 from __future__ import annotations
 
