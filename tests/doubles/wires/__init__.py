@@ -9,8 +9,12 @@ manager, and exposes ``host``, ``port``, ``log`` (list of dict entries with ``ki
 ``entries(kind)``; the HTTP ones count every request they receive in ``http_count``.
 
 - ``XorServer(iot_device, host, port=0, fault=None)``                      TCP, legacy Kasa
-- ``KlapServer(device, host, port=0, version=None, username, password)``   HTTP, KLAP v1/v2
-- ``AesServer(smart_device, host, port=0, username, password, login_version=2)``  HTTP, Tapo AES
+- ``KlapServer(device, host, port=0, version=None, username, password, fault=None)``  HTTP, KLAP v1/v2
+- ``AesServer(smart_device, host, port=0, username, password, login_version=2, fault=None)``  HTTP, Tapo AES
+
+``fault`` (also an attribute, changed at any time) makes a device misbehave in one documented way
+(see each module); tests of a client against a hostile device use it rather than a second
+implementation of the wire.
 - ``DiscoveryResponder(device, host, ...)`` / ``DiscoveryResponder.for_server(server)``  UDP
 - ``pick_loopback_host(udp_ports=(9999, 20002))``  a random free 127.x.y.z
 """

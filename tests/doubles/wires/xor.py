@@ -9,6 +9,8 @@ Fault modes (``fault=`` or the ``fault`` attribute):
 - ``"silent"``: accept and read, never answer (the request is not executed).
 - ``"drip"``: answer one byte every ``drip_interval`` seconds (default 1.0).
 - ``"reset"``: send the length and half the ciphertext, then reset the connection (RST).
+- ``"truncate"``: send the length and half the ciphertext, then close the connection (FIN).
+- ``"not_json"``: answer a whole frame whose plaintext is not JSON.
 - ``"absurd_length"``: announce a 0xFFFFFFFF-byte frame, send a few bytes, then idle.
 In every mode except ``silent`` the request is executed by the device.
 """
@@ -25,7 +27,7 @@ import time
 from ._base import EmulatorBase
 from .crypto import xor_decrypt, xor_encrypt
 
-FAULTS = (None, "silent", "drip", "reset", "absurd_length")
+FAULTS = (None, "silent", "drip", "reset", "truncate", "absurd_length", "not_json")
 MAX_REQUEST = 64 * 1024
 
 
@@ -147,6 +149,8 @@ class XorServer(EmulatorBase):
                 response = self.device.handle(request)
                 self._record("request", peer=peer, request=request, response=response, fault=fault)
                 out = json.dumps(response, separators=(",", ":")).encode()
+                if fault == "not_json":
+                    out = b"<html>not json</html>"
                 cipher = xor_encrypt(out)
                 frame = struct.pack(">I", len(out)) + cipher
                 if fault == "drip":
@@ -158,6 +162,9 @@ class XorServer(EmulatorBase):
                     conn.sendall(frame[: 4 + len(cipher) // 2])
                     time.sleep(0.05)
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                elif fault == "truncate":
+                    conn.sendall(frame[: 4 + len(cipher) // 2])
                     return
                 elif fault == "absurd_length":
                     conn.sendall(b"\xff\xff\xff\xff" + cipher[:8])
