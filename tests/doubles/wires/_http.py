@@ -130,7 +130,7 @@ class HttpEmulator(EmulatorBase):
     def _open(self) -> None:
         self._httpd = _Server((self.host, self._requested_port), self)
         self.port = self._httpd.server_address[1]
-        self._spawn(self._httpd.serve_forever, 0.1)
+        self._spawn(self._httpd.serve_forever, 0.01)  # how soon shutdown() is noticed
 
     def _close(self) -> None:
         httpd = self._httpd

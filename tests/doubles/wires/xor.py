@@ -18,7 +18,6 @@ In every mode except ``silent`` the request is executed by the device.
 from __future__ import annotations
 
 import json
-import select
 import socket
 import struct
 import threading
@@ -82,7 +81,7 @@ class XorServer(EmulatorBase):
         sock = self._sock
         while not self._stopping.is_set():
             try:
-                r, _, _ = select.select([sock], [], [], 0.1)
+                r = self._select([sock])
                 if not r:
                     continue
                 conn, peer = sock.accept()
@@ -100,7 +99,7 @@ class XorServer(EmulatorBase):
             if self._stopping.is_set():
                 return None
             try:
-                r, _, _ = select.select([conn], [], [], 0.1)
+                r = self._select([conn])
                 if not r:
                     continue
                 chunk = conn.recv(n - len(buf))
@@ -115,7 +114,7 @@ class XorServer(EmulatorBase):
         """Hold the connection until the peer closes it or the server stops; discard input."""
         while not self._stopping.is_set():
             try:
-                r, _, _ = select.select([conn], [], [], 0.1)
+                r = self._select([conn])
                 if r and not conn.recv(4096):
                     return
             except (OSError, ValueError):
