@@ -59,7 +59,7 @@ def installed_checkout(tmp_path_factory) -> Path:
     """A copy of this checkout in which ``make install`` ran, offline (see the module's docstring)."""
     clone = tmp_path_factory.mktemp("clone") / "tpcloud"
     shutil.copytree(ROOT, clone, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "__pycache__", "*.egg-info", "build", ".pytest_cache"))
+        ".git", ".venv", "__pycache__", "*.egg-info", "build", ".*_cache", ".hypothesis"))
     venv_python = clone / ".venv" / "bin" / "python"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", clone / ".venv"], check=True, timeout=120)
     site = subprocess.run([venv_python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],

@@ -1,4 +1,4 @@
-"""Wire layer, shared plumbing: a threaded server with start/stop, a request log and loopback checks."""
+"""Wire layer plumbing: a threaded server with start/stop, a request log and loopback checks."""
 
 from __future__ import annotations
 
