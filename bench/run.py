@@ -31,9 +31,9 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.emulators import AesServer, DiscoveryResponder, KlapServer, XorServer, pick_loopback_host  # noqa: E402
-from tests.fakes.cloud import FakeCloud  # noqa: E402
-from tests.fakes.smart_device import SmartDevice  # noqa: E402
+from tests.doubles.wires import AesServer, DiscoveryResponder, KlapServer, XorServer, pick_loopback_host  # noqa: E402
+from tests.doubles.cloud.v1 import FakeCloud  # noqa: E402
+from tests.doubles.devices.smart import SmartDevice  # noqa: E402
 
 USERNAME, PASSWORD = "bench@example.com", "bench-Password-1"
 PLUG = "HS103(US)_2.1_1.1.4.json"

@@ -7,6 +7,7 @@ stdin not a TTY. Nothing from the developer's own environment leaks in.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,11 +16,18 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fakes.pytest_fixtures", "tests.fakes.home"]
+pytest_plugins = ["tests.doubles.cloud.pytest_fixtures", "tests.doubles.home"]
 
 ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
 USERNAME = "user@example.com"
 PASSWORD = "hunter2-Secret!"
+
+
+def protocol_vectors() -> dict:
+    """The independent wire vectors (tests/fixtures/protocol-vectors.json) that both tpcloud's
+    codecs and the emulators' crypto must reproduce exactly."""
+    return json.loads((FIXTURES / "protocol-vectors.json").read_text())
 
 
 def one_line(text: str) -> str:
@@ -94,8 +102,6 @@ class Cli:
             [sys.executable, "-c", wrapper], stdin=subprocess.DEVNULL, capture_output=True, text=True,
             env={**self.env, **(env or {})}, timeout=60, cwd=self.home,
         )
-        import json
-
         return Result(args, proc.returncode, proc.stdout, proc.stderr), set(json.loads(listing.read_text()))
 
     def login(self, *extra: str, password: str = PASSWORD, env: dict | None = None) -> Result:

@@ -9,8 +9,8 @@ import datetime
 
 import pytest
 
-from tests.fakes.iot_device import IotDevice, load_fixture
-from tests.fakes.smart_device import SmartDevice
+from tests.doubles.devices.iot import IotDevice, load_fixture
+from tests.doubles.devices.smart import SmartDevice
 from tpcloud import errors
 from tpcloud.capabilities import energy, led, light
 from tpcloud.devices import Device, Outlet, Target

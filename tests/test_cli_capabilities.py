@@ -1,7 +1,7 @@
 """Lights, energy meters and status LEDs, end to end: `tpcloud light|energy|led` as a process
 against the fake cloud and device emulators on 127.x addresses, through `--via auto`.
 
-The `house` is the emulated home of tests/fakes/home.py plus one device of each kind these
+The `house` is the emulated home of tests/doubles/home.py plus one device of each kind these
 commands serve: a Kasa colour bulb, dimmer and energy plugs of both unit styles, a Kasa strip
 with a meter per outlet (all over XOR), a Tapo colour bulb and a Tapo strip with a meter per
 outlet (P304M; both KLAP v2).
@@ -16,9 +16,9 @@ from contextlib import ExitStack
 import pytest
 
 from tests.conftest import PASSWORD, USERNAME, one_line
-from tests.emulators import KlapServer, XorServer, pick_loopback_host
-from tests.fakes.home import _serve
-from tests.fakes.smart_device import SmartDevice
+from tests.doubles.devices.smart import SmartDevice
+from tests.doubles.home import _serve
+from tests.doubles.wires import KlapServer, XorServer, pick_loopback_host
 
 
 @pytest.fixture

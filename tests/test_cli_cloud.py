@@ -81,7 +81,7 @@ def test_unknown_account(cli, fake_cloud):
 
 def test_accounts_needing_2_step_verification_are_told_why(tmp_path):
     from tests.conftest import Cli
-    from tests.fakes.cloud import FakeCloud
+    from tests.doubles.cloud.v1 import FakeCloud
 
     with FakeCloud(mfa_required=True) as cloud:
         home = tmp_path / "h"

@@ -2,7 +2,7 @@
 cloud and device emulators speaking XOR, KLAP v1/v2 and Tapo AES on their own 127.x addresses.
 
 Every device exists twice, as it does in a real home: in the cloud's device list, and on the
-LAN behind an emulator (tests/fakes/home.py).
+LAN behind an emulator (tests/doubles/home.py).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import time
 import pytest
 
 from tests.conftest import one_line
-from tests.emulators import DiscoveryResponder, KlapServer, pick_loopback_host
-from tests.fakes.smart_device import SmartDevice
+from tests.doubles.devices.smart import SmartDevice
+from tests.doubles.wires import DiscoveryResponder, KlapServer, pick_loopback_host
 
-# The `home` and `user` fixtures (tests/fakes/home.py): the emulated home, and a user of it.
+# The `home` and `user` fixtures (tests/doubles/home.py): the emulated home, and a user of it.
 
 
 def test_discover_finds_every_device_and_matches_the_account(user, home):

@@ -1,5 +1,5 @@
 """Many devices in one command, end to end: `tpcloud switch NAME... on|off|toggle`, `--all`, groups
-from config.toml and `state NAME...`, as a process against the emulated home (tests/fakes/home.py)
+from config.toml and `state NAME...`, as a process against the emulated home (tests/doubles/home.py)
 and the fake cloud.
 
 Concurrency is proved without timing: a rendezvous in the devices holds the first request each

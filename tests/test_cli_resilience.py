@@ -12,7 +12,7 @@ import threading
 import time
 
 from tests.conftest import PASSWORD, one_line
-from tests.fakes.hostile_http import EndlessReplyServer
+from tests.doubles.cloud.hostile_http import EndlessReplyServer
 
 
 # -- tokens ----------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ import json
 import pytest
 
 from tests.conftest import PASSWORD, USERNAME, Cli, one_line
-from tests.fakes.cloud import FakeCloud
-from tests.fakes.cloud_v2 import FakeCloudV2, loopback_tls
+from tests.doubles.cloud.v1 import FakeCloud
+from tests.doubles.cloud.v2 import FakeCloudV2, loopback_tls
 from tests.terminal import Answer, run_on_terminal
 
 

@@ -9,8 +9,8 @@ import ssl
 import httpx
 import pytest
 
-from tests.fakes.cloud import FakeCloud
-from tests.fakes.cloud_v2 import FakeCloudV2
+from tests.doubles.cloud.v1 import FakeCloud
+from tests.doubles.cloud.v2 import FakeCloudV2
 from tpcloud import errors
 from tpcloud.cloud import v2
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,15 +76,31 @@ def test_a_thousand_commands_in_one_process_leak_no_file_descriptors(account, po
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(account.home)
     runner = CliRunner()
-    fd_dir = "/proc/self/fd"
 
     def run_once() -> None:
         result = runner.invoke(cli_module.app, ["switch", "Desk Lamp", "toggle"])
         assert result.exit_code == 0, result.output
 
+    def descriptors() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def settled(at_most: int) -> int:
+        """The count, given a moment to fall to AT_MOST: the fake cloud serves from threads of this
+        process, and may not have closed its end of the last connection yet."""
+        deadline = time.monotonic() + 5
+        while (count := descriptors()) > at_most and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return count
+
     for _ in range(20):  # let lazy imports and caches settle first
         run_once()
-    before = len(os.listdir(fd_dir))
-    for _ in range(1000):
-        run_once()
-    assert len(os.listdir(fd_dir)) == before
+    before = descriptors()
+    # A fixed slack for what comes and goes (a connection being torn down, a thread's socket), far
+    # below what a leak of even one descriptor per hundred commands would add up to.
+    slack = 2
+    counts = []
+    for _ in range(4):
+        for _ in range(250):
+            run_once()
+        counts.append(settled(at_most=before + slack))
+    assert max(counts) <= before + slack, (before, counts)

@@ -1,6 +1,6 @@
 """tpcloud.lan.discovery: the codecs on recorded replies, then discover() over real UDP on loopback.
 
-Every datagram goes to 127.0.0.0/8 only: the emulated devices (tests/emulators) and the garbage
+Every datagram goes to 127.0.0.0/8 only: the emulated devices (tests/doubles/wires) and the garbage
 server below bind random 127.x.y.z addresses; nothing is sent to a real network.
 """
 
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulators import DiscoveryResponder, pick_loopback_host
-from tests.emulators import crypto as emu_crypto
-from tests.fakes.iot_device import IotDevice
-from tests.fakes.smart_device import SmartDevice
+from tests.doubles.devices.iot import IotDevice
+from tests.doubles.devices.smart import SmartDevice
+from tests.doubles.wires import DiscoveryResponder, pick_loopback_host
+from tests.doubles.wires import crypto as emu_crypto
 from tpcloud.errors import ProtocolError, UsageError
 from tpcloud.lan import discovery
 from tpcloud.lan.discovery import (DEFAULT_TARGET, Found, choose_wire, discover, parse_9999,

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import zlib
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,26 +25,16 @@ from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from tests.emulators import (AesServer, DiscoveryResponder, KlapServer, XorServer,
-                             pick_loopback_host)
-from tests.emulators import crypto
-from tests.fakes.iot_device import IotDevice
-from tests.fakes.smart_device import SmartDevice
-
-VECTORS_PATHS = [Path("/work/shared/protocol-vectors.json"),
-                 Path(__file__).parent / "fixtures" / "protocol-vectors.json"]
-
-
-def _vectors() -> dict:
-    for p in VECTORS_PATHS:
-        if p.is_file():
-            return json.loads(p.read_text())
-    pytest.skip("protocol-vectors.json not available")
+from tests.conftest import protocol_vectors
+from tests.doubles.devices.iot import IotDevice
+from tests.doubles.devices.smart import SmartDevice
+from tests.doubles.wires import (AesServer, DiscoveryResponder, KlapServer, XorServer,
+                                 crypto, pick_loopback_host)
 
 
 @pytest.fixture(scope="module")
 def vec() -> dict:
-    return _vectors()
+    return protocol_vectors()
 
 
 @pytest.fixture
@@ -503,6 +492,22 @@ def test_xor_fault_absurd_length(host):
             assert struct.unpack(">I", recv_exact(s, 4))[0] == 0xFFFFFFFF
 
 
+@pytest.mark.parametrize("fault", ["truncate", "not_json"])
+def test_xor_fault_truncate_and_not_json(host, fault):
+    plug = IotDevice.from_fixture("HS103(US)_2.1_1.1.4")
+    with XorServer(plug, host, fault=fault) as srv:
+        with socket.create_connection((host, srv.port), timeout=5) as s:
+            data = json.dumps({"system": {"set_relay_state": {"state": 1}}}).encode()
+            s.sendall(struct.pack(">I", len(data)) + c_xor_enc(data))
+            (n,) = struct.unpack(">I", recv_exact(s, 4))
+            if fault == "truncate":
+                with pytest.raises(EOFError, match=f"closed after {n // 2} of {n} bytes"):
+                    recv_exact(s, n)  # a clean close (FIN), not a reset
+            else:
+                assert c_xor_dec(recv_exact(s, n)) == b"<html>not json</html>"
+    assert plug.is_on()  # executed all the same
+
+
 def test_xor_serves_a_subprocess(host):
     """Daemon threads keep serving while the test blocks on a child process."""
     plug = IotDevice.from_fixture("HS103(US)_2.1_1.1.4")
@@ -581,6 +586,31 @@ def test_klap_default_accounts_and_rejection(host):
         assert httpx.post(srv.url + "/app/handshake1", content=b"short").status_code == 400
 
 
+def test_klap_faults(host):
+    dev = SmartDevice.from_fixture("P100(US)_1.0.0_1.4.0")
+    with KlapServer(dev, host, username="me@example.com", password="s3cret",
+                    fault="short_handshake1") as srv:
+        assert len(httpx.post(srv.url + "/app/handshake1", content=os.urandom(16)).content) == 47
+        srv.fault = "reject_handshake2"
+        cl = KlapClient(srv.url, "me@example.com", "s3cret")
+        with pytest.raises(AssertionError):
+            cl.handshake()  # the right client hash, refused
+        srv.fault = None
+        assert cl.handshake()
+        srv.fault = "forbidden"
+        assert cl.raw(b'{"method":"get_device_info"}').status_code == 403
+        srv.fault = "tampered_reply"
+        r = cl.raw(b'{"method":"set_device_info","params":{"device_on":true}}')
+        assert r.status_code == 200 and len(r.content) > 48
+        sig, ct = r.content[:32], r.content[32:]
+        assert sig == hashlib.sha256(cl.sig + struct.pack(">i", cl.seq) + ct[:-1]
+                                     + bytes([ct[-1] ^ 1])).digest()  # signed, then damaged
+        assert dev.is_on()  # executed
+        assert srv.requests == [{"method": "set_device_info", "params": {"device_on": True}}]
+    with pytest.raises(ValueError):
+        KlapServer(dev, host, fault="nonsense")
+
+
 def test_klap_v1_serving_iot(host):
     plug = IotDevice.from_fixture("HS103(US)_2.1_1.1.4", alias="Fan")
     with KlapServer(plug, host, username="me@example.com", password="pw") as srv:
@@ -641,6 +671,33 @@ def test_aes_default_account_and_v1(host):
         with socket.create_connection((host, srv.port), timeout=5) as s:
             s.sendall(b"POST /app HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert recv_exact(s, 12).startswith(b"HTTP/1.1 411")
+
+
+def test_aes_faults_touch_only_requests_for_the_device(host):
+    dev = SmartDevice.from_fixture("P110(EU)_1.0_1.2.3")
+    with AesServer(dev, host, username="me@example.com", password="s3cret",
+                   fault="inner_error", fault_code=9999) as srv:
+        cl = AesClient(srv.url)
+        cl.handshake()  # handshake and login work whatever the fault
+        assert cl.login("me@example.com", "s3cret")["error_code"] == 0
+        assert cl.call({"method": "get_device_info"}) == {"error_code": 9999}
+        srv.fault, srv.fault_code = "outer_error", -1008
+        assert cl.outer({"method": "get_device_info"}) == {"error_code": -1008}
+        srv.fault = "undecryptable"
+        assert cl.outer({"method": "get_device_info"}) == {"error_code": 0,
+                                                           "result": {"response": "@@@"}}
+        srv.fault = "no_response"
+        assert cl.outer({"method": "get_device_info"}) == {"error_code": 0}
+        srv.fault = "not_json"
+        cipher = base64.b64encode(aes_enc(cl.key, cl.iv, b'{"method":"get_device_info"}')).decode()
+        r = cl.http.post(srv.url + f"/app?token={cl.token}", headers={"Cookie": cl.cookie},
+                         json={"method": "securePassthrough", "params": {"request": cipher}})
+        assert r.status_code == 200 and r.content.startswith(b"<html>")
+        assert srv.requests == [] and len(srv.entries("fault")) == 5  # none reached the device
+        srv.fault = None
+        assert cl.call({"method": "get_device_info"})["error_code"] == 0
+    with pytest.raises(ValueError):
+        AesServer(dev, host, fault="nonsense")
 
 
 # ================================================================== discovery

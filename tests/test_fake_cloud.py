@@ -9,7 +9,8 @@ import threading
 import httpx
 import pytest
 
-from tests.fakes import FIXTURES_DIR, FakeCloud, IotDevice, load_fixture
+from tests.doubles.cloud.v1 import FakeCloud
+from tests.doubles.devices.iot import FIXTURES_DIR, IotDevice, load_fixture
 
 USER = "user@example.com"
 PASSWORD = "hunter2-Secret!"

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.emulators import crypto as emu_crypto
-from tests.fakes.iot_device import load_fixture
+from tests.doubles.devices.iot import load_fixture
+from tests.doubles.wires import crypto as emu_crypto
 from tpcloud.capabilities import energy
 from tpcloud.devices import Device, Outlet, Target
 from tpcloud.dialects import iot, smart

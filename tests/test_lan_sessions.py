@@ -17,7 +17,7 @@ from tpcloud.lan.sessions import NAME, SessionStore
 from tpcloud.redact import Redactor
 from tpcloud.secrets import SERVICE, SecretStore
 
-# The `home` and `user` fixtures (tests/fakes/home.py): the emulated home, and a user of it.
+# The `home` and `user` fixtures (tests/doubles/home.py): the emulated home, and a user of it.
 ENCRYPTED = {"Living Room": "klap", "Hallway": "klap", "Bedroom": "aes"}
 # A handshake and the request it was made for: KLAP handshake1 + handshake2, AES handshake +
 # login_device; then the request.

@@ -15,9 +15,9 @@ from contextlib import ExitStack
 import pytest
 
 from tests.conftest import one_line
-from tests.emulators import XorServer, pick_loopback_host
-from tests.fakes.home import _serve
-from tests.fakes.iot_device import ERR_MODULE, IotDevice, load_fixture
+from tests.doubles.devices.iot import ERR_MODULE, IotDevice, load_fixture
+from tests.doubles.home import _serve
+from tests.doubles.wires import XorServer, pick_loopback_host
 from tpcloud import errors
 from tpcloud.capabilities import light
 from tpcloud.devices import Device, Target

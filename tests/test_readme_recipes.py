@@ -2,8 +2,12 @@
 
 The files and lines come out of the README itself: the fenced block whose first comment names
 a file (``# ~/bin/tpcloud-job``, ``# crontab -e``, ...) is that file. ``$HOME/tpcloud`` is a
-link to this checkout, so the paths in the recipes resolve as they would for a user who cloned
-it there; the example home ``/home/me`` becomes the temporary one. Jobs run as cron runs them:
+copy of this checkout in which ``make install`` has run, so the paths in the recipes resolve as
+they would for a user who cloned it there; the example home ``/home/me`` becomes the temporary
+one. ``make install`` runs as written, without a package index: its venv is made beforehand, as
+the Termux recipe makes it (``python -m venv --system-site-packages``), and sees the packages of
+the environment running these tests, so pip (told to use no index and no build isolation) finds
+every requirement already installed and only installs the copy itself. Jobs run as cron runs them:
 ``env -i`` with only ``HOME``, ``LOGNAME``, ``SHELL=/bin/sh`` and ``PATH=/usr/bin:/bin`` (and the
 crontab's own ``NAME=value`` lines), through ``/bin/sh -c``, stdin ``/dev/null``, in ``$HOME``.
 The cloud's address reaches them the way the recipes pass settings: in ``job.env``.
@@ -11,7 +15,7 @@ The cloud's address reaches them the way the recipes pass settings: in ``job.env
 The Termux recipe is followed on Linux as far as Linux allows: ``$PREFIX`` is a directory whose
 ``bin`` holds only the tools the recipe uses (Termux puts nothing else on ``PATH``),
 ``termux-fix-shebang`` is applied by its rule (termux-tools: ``#!.../bin/X`` becomes
-``#!$PREFIX/bin/X``), and ``termux-job-scheduler`` is tests/fakes/termux_job_scheduler.py. What
+``#!$PREFIX/bin/X``), and ``termux-job-scheduler`` is tests/doubles/termux_job_scheduler.py. What
 needs Android (``pkg install``, the Termux:API app, Android choosing when a job runs) is not.
 """
 
@@ -23,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -30,7 +35,6 @@ import pytest
 from tests.conftest import PASSWORD, ROOT, USERNAME
 
 README = (ROOT / "README.md").read_text()
-VENV_BIN = Path(sys.executable).parent
 EXAMPLE_HOME = "/home/me"
 STAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\[exit \d+\] .*)$")
 
@@ -50,12 +54,35 @@ def section(title: str) -> str:
     return README[start:README.index("\n## ", start + 1)]
 
 
+@pytest.fixture(scope="session")
+def installed_checkout(tmp_path_factory) -> Path:
+    """A copy of this checkout in which ``make install`` ran, offline (see the module's docstring)."""
+    clone = tmp_path_factory.mktemp("clone") / "tpcloud"
+    shutil.copytree(ROOT, clone, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "__pycache__", "*.egg-info", "build", ".*_cache", ".hypothesis"))
+    venv_python = clone / ".venv" / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", clone / ".venv"], check=True, timeout=120)
+    site = subprocess.run([venv_python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    Path(site, "test-environment.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    offline = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(clone.parent), "LANG": "C.UTF-8",
+        "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_BUILD_ISOLATION": "off",  # pip reads this one inverted: "off" means --no-build-isolation
+    }
+    done = subprocess.run(["make", "install"], cwd=clone, env=offline, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done
+    assert done.stdout.splitlines()[-1].startswith("tpcloud is installed: .venv/bin/tpcloud"), done
+    return clone
+
+
 class JobHome:
     """A user's home set up as the recipes say, and cron's way of running a job in it."""
 
-    def __init__(self, home: Path, cloud_url: str) -> None:
+    def __init__(self, home: Path, cloud_url: str, checkout: Path) -> None:
         self.home = home
-        (home / "tpcloud").symlink_to(ROOT)  # "where you cloned tpcloud and ran make install"
+        (home / "tpcloud").symlink_to(checkout)  # "where you cloned tpcloud and ran make install"
         self.env_file = home / ".config" / "tpcloud" / "job.env"
         self.env_file.parent.mkdir(parents=True)
         self.env_file.write_text(
@@ -78,10 +105,10 @@ class JobHome:
         return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, cwd=self.home)
 
     def login(self) -> None:
-        """The recipe's one-time setup, typed into a shell whose PATH has tpcloud (as the README
-        asks) and which has the password in TPCLOUD_PASSWORD, since no one types it here."""
+        """The recipe's one-time setup, typed into a shell whose PATH has tpcloud (as ``make
+        install`` asks) and which has the password in TPCLOUD_PASSWORD, since no one types it here."""
         setup = recipe_after("Log in once with these settings").replace("you@example.com", USERNAME)
-        env = {**self.cron_env(), "PATH": f"{VENV_BIN}:/usr/bin:/bin", "TPCLOUD_PASSWORD": PASSWORD}
+        env = {**self.cron_env(), "PATH": f"{self.home}/tpcloud/.venv/bin:/usr/bin:/bin", "TPCLOUD_PASSWORD": PASSWORD}
         done = self.sh(setup, env)
         assert done.returncode == 0 and done.stdout.startswith(f"Logged in as {USERNAME}."), done
 
@@ -110,10 +137,10 @@ def recipe_after(text: str) -> str:
 
 
 @pytest.fixture
-def job_home(tmp_path, populated_cloud) -> JobHome:
+def job_home(tmp_path, populated_cloud, installed_checkout) -> JobHome:
     home = tmp_path / "home"
     home.mkdir()
-    return JobHome(home, populated_cloud.url)
+    return JobHome(home, populated_cloud.url, installed_checkout)
 
 
 def test_the_crontab_switches_the_devices_and_logs_each_run(job_home, populated_cloud):
@@ -219,7 +246,7 @@ def termux(job_home, tmp_path):
     for tool in TERMUX_TOOLS:
         (prefix / "bin" / tool).symlink_to(shutil.which(tool))
     scheduler = prefix / "bin" / "termux-job-scheduler"
-    scheduler.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT}/tests/fakes/termux_job_scheduler.py" "$@"\n')
+    scheduler.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT}/tests/doubles/termux_job_scheduler.py" "$@"\n')
     scheduler.chmod(0o755)
     return {"HOME": str(job_home.home), "PREFIX": str(prefix), "PATH": f"{prefix}/bin", "TMPDIR": str(prefix / "tmp"), "LANG": "en_US.UTF-8"}
 

@@ -1,4 +1,7 @@
-"""An HTTP server on loopback that answers every request with a reply that never ends.
+"""Cloud layer (and any HTTP peer): a server on loopback whose reply to every request never ends.
+
+It stands in for the cloud (tests/test_cli_resilience.py) and for a device's KLAP or AES port
+(tests/test_lan_transports.py).
 
 Either it declares an absurd Content-Length, or it streams chunks with no length at all until
 the client hangs up: what a client must refuse to hold in memory.

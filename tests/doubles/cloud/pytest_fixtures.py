@@ -1,6 +1,6 @@
-"""pytest fixtures around the fakes. Enable from a conftest:
+"""Cloud layer as pytest fixtures. Enabled in tests/conftest.py:
 
-    pytest_plugins = ["tests.fakes.pytest_fixtures"]
+    pytest_plugins = ["tests.doubles.cloud.pytest_fixtures", ...]
 
 - ``fake_cloud``: a started ``FakeCloud`` (default account user@example.com / hunter2-Secret!),
   no devices; stopped after the test.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from .cloud import FakeCloud
+from .v1 import FakeCloud
 
 
 @pytest.fixture

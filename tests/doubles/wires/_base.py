@@ -1,9 +1,10 @@
-"""Shared plumbing: a threaded server with start/stop, a request log and loopback checks."""
+"""Wire layer plumbing: a threaded server with start/stop, a request log and loopback checks."""
 
 from __future__ import annotations
 
 import ipaddress
 import random
+import select
 import socket
 import threading
 import time
@@ -61,9 +62,11 @@ class EmulatorBase:
         self._log_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self.running = False
 
-    # subclasses implement _open() (bind, set self.port) and _serve() (loop until stopping)
+    # subclasses implement _open() (bind, set self.port) and _serve() (loop until stopping),
+    # waiting for their sockets with _select(), which stop() interrupts at once
     def _open(self) -> None:
         raise NotImplementedError
 
@@ -80,6 +83,14 @@ class EmulatorBase:
         with self._log_lock:
             return [e for e in self.log if kind is None or e["kind"] == kind]
 
+    def _select(self, socks: list) -> list:
+        """Those of SOCKS that are readable within 0.1 s; none, at once, when the emulator stops."""
+        wake = self._wake
+        if wake is None:  # stopped already
+            return []
+        ready, _, _ = select.select([*socks, wake[0]], [], [], 0.1)
+        return [s for s in ready if s is not wake[0]]
+
     def _spawn(self, target, *args, name: str | None = None) -> threading.Thread:
         t = threading.Thread(target=target, args=args, daemon=True,
                              name=name or f"{type(self).__name__}-{self.host}:{self.port}")
@@ -91,20 +102,32 @@ class EmulatorBase:
         if self.running:
             return self
         self._stopping.clear()
-        self._open()
+        self._wake = socket.socketpair()
+        try:
+            self._open()
+        except BaseException:
+            self._close_wake()
+            raise
         self.running = True
         return self
+
+    def _close_wake(self) -> None:
+        for s in self._wake or ():
+            s.close()
+        self._wake = None
 
     def stop(self) -> None:
         if not self.running:
             return
         self.running = False
         self._stopping.set()
+        self._wake[1].send(b"!")  # never read: every thread in _select() sees it until the end
         self._close()
         for t in self._threads:
             if t is not threading.current_thread():
                 t.join(timeout=2)
         self._threads = [t for t in self._threads if t.is_alive()]
+        self._close_wake()
 
     @property
     def address(self) -> tuple[str, int]:

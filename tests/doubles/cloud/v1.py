@@ -1,4 +1,7 @@
-"""A fake TP-Link cloud (V1 API) served over real HTTP on 127.0.0.1.
+"""Cloud layer: a fake TP-Link cloud (V1 API) served over real HTTP on 127.0.0.1.
+
+It holds the account and its devices (device-layer doubles from tests/doubles/devices/, run for
+``passthrough``); the V2 cloud (v2.py) fronts the same state.
 
 Two ``ThreadingHTTPServer`` instances on ephemeral ports, in daemon threads:
 
@@ -54,7 +57,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .iot_device import IotDevice, load_fixture, resolve_fixture
+from tests.doubles.devices.iot import IotDevice, load_fixture, resolve_fixture
 
 ERROR_MESSAGES = {
     -10100: "JSON format error",

@@ -1,23 +1,29 @@
-"""Device-side emulators speaking the real LAN wire protocols over loopback sockets.
+"""Wire layer: device-side emulators speaking the real LAN wire protocols over loopback sockets.
+
+One emulator per wire, in front of a device-layer double (tests/doubles/devices/).
 
 They never import ``tpcloud``: the server-side crypto in ``crypto.py`` is written independently and
-checked against /work/shared/protocol-vectors.json.  Every server binds only inside 127.0.0.0/8,
+checked against tests/fixtures/protocol-vectors.json.  Every server binds only inside 127.0.0.0/8,
 runs in daemon threads (so a CLI subprocess can talk to it while the test waits), is a context
 manager, and exposes ``host``, ``port``, ``log`` (list of dict entries with ``kind``) and
 ``entries(kind)``; the HTTP ones count every request they receive in ``http_count``.
 
 - ``XorServer(iot_device, host, port=0, fault=None)``                      TCP, legacy Kasa
-- ``KlapServer(device, host, port=0, version=None, username, password)``   HTTP, KLAP v1/v2
-- ``AesServer(smart_device, host, port=0, username, password, login_version=2)``  HTTP, Tapo AES
+- ``KlapServer(device, host, port=0, version=None, username, password, fault=None)``  HTTP, KLAP v1/v2
+- ``AesServer(smart_device, host, port=0, username, password, login_version=2, fault=None)``  HTTP, Tapo AES
+
+``fault`` (also an attribute, changed at any time) makes a device misbehave in one documented way
+(see each module); tests of a client against a hostile device use it rather than a second
+implementation of the wire.
 - ``DiscoveryResponder(device, host, ...)`` / ``DiscoveryResponder.for_server(server)``  UDP
 - ``pick_loopback_host(udp_ports=(9999, 20002))``  a random free 127.x.y.z
 """
 
 from ._base import check_loopback, pick_loopback_host
-from .aes_server import AesServer
+from .aes import AesServer
 from .discovery import DiscoveryResponder
-from .klap_server import DEFAULT_ACCOUNTS, KlapServer
-from .xor_server import XorServer
+from .klap import DEFAULT_ACCOUNTS, KlapServer
+from .xor import XorServer
 
 __all__ = [
     "AesServer",

@@ -1,7 +1,8 @@
-"""A stateful fake of a Tapo / newer Kasa device speaking the SMART JSON dialect.
+"""Device layer: a stateful fake of a Tapo / newer Kasa device speaking the SMART JSON dialect.
 
-Seeded from a python-kasa fixture in tests/fixtures/smart/.  No transport here: the emulators in
-tests/emulators/ (KLAP v2, AES securePassthrough, UDP 20002) wrap it.  It does not import tpcloud.
+Seeded from a python-kasa fixture in tests/fixtures/smart/.  No transport here: the wire
+emulators in tests/doubles/wires/ (KLAP v2, AES securePassthrough, UDP 20002) wrap it.  It does
+not import tpcloud.
 
     dev = SmartDevice.from_fixture("P110(EU)_1.0_1.2.3", nickname="Desk lamp")
     dev.handle({"method": "set_device_info", "params": {"device_on": True}})
@@ -36,7 +37,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-FIXTURE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "smart"
+FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "smart"
 
 UNKNOWN_METHOD = -1002
 JSON_DECODE_FAIL = -1003
@@ -63,7 +64,7 @@ def resolve_fixture(name_or_path: str | Path, kind: str = "smart") -> Path:
     p = Path(name_or_path)
     if p.is_file():
         return p
-    base = Path(__file__).resolve().parent.parent / "fixtures" / kind
+    base = Path(__file__).resolve().parents[2] / "fixtures" / kind
     name = str(name_or_path)
     for candidate in (base / name, base / f"{name}.json"):
         if candidate.is_file():

@@ -1,11 +1,12 @@
-"""``termux-job-scheduler`` as a script sees it, for following the README's Termux recipe here.
+"""A host tool, not a tpcloud layer: ``termux-job-scheduler`` as a script sees it.
 
-The real command (termux-api-package, scripts/termux-job-scheduler) parses these options with
-getopt and hands them to the Termux:API app, which registers an Android JobScheduler job that
-later runs the script, without arguments, in Termux's environment. This stand-in takes the same
-options, keeps the jobs in ``$PREFIX/var/termux-jobs.json`` and lists them with ``--pending``;
-the test then runs each job's script as Android would. Android's own behaviour (when a job runs,
-the 15-minute minimum period) is not modelled.
+It is here for following the README's Termux recipe on Linux. The real command
+(termux-api-package, scripts/termux-job-scheduler) parses these options with getopt and hands
+them to the Termux:API app, which registers an Android JobScheduler job that later runs the
+script, without arguments, in Termux's environment. This stand-in takes the same options, keeps
+the jobs in ``$PREFIX/var/termux-jobs.json`` and lists them with ``--pending``; the test then
+runs each job's script as Android would. Android's own behaviour (when a job runs, the 15-minute
+minimum period) is not modelled.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Legacy Kasa XOR protocol on TCP: length-prefixed autokey frames, connection kept open.
+"""Wire layer: legacy Kasa XOR protocol on TCP: length-prefixed autokey frames, connection kept open.
 
     with XorServer(iot_device, host="127.0.0.2", port=9999) as srv:
         ... client talks to srv.host, srv.port ...
@@ -9,6 +9,8 @@ Fault modes (``fault=`` or the ``fault`` attribute):
 - ``"silent"``: accept and read, never answer (the request is not executed).
 - ``"drip"``: answer one byte every ``drip_interval`` seconds (default 1.0).
 - ``"reset"``: send the length and half the ciphertext, then reset the connection (RST).
+- ``"truncate"``: send the length and half the ciphertext, then close the connection (FIN).
+- ``"not_json"``: answer a whole frame whose plaintext is not JSON.
 - ``"absurd_length"``: announce a 0xFFFFFFFF-byte frame, send a few bytes, then idle.
 In every mode except ``silent`` the request is executed by the device.
 """
@@ -16,7 +18,6 @@ In every mode except ``silent`` the request is executed by the device.
 from __future__ import annotations
 
 import json
-import select
 import socket
 import struct
 import threading
@@ -25,7 +26,7 @@ import time
 from ._base import EmulatorBase
 from .crypto import xor_decrypt, xor_encrypt
 
-FAULTS = (None, "silent", "drip", "reset", "absurd_length")
+FAULTS = (None, "silent", "drip", "reset", "truncate", "absurd_length", "not_json")
 MAX_REQUEST = 64 * 1024
 
 
@@ -80,7 +81,7 @@ class XorServer(EmulatorBase):
         sock = self._sock
         while not self._stopping.is_set():
             try:
-                r, _, _ = select.select([sock], [], [], 0.1)
+                r = self._select([sock])
                 if not r:
                     continue
                 conn, peer = sock.accept()
@@ -98,7 +99,7 @@ class XorServer(EmulatorBase):
             if self._stopping.is_set():
                 return None
             try:
-                r, _, _ = select.select([conn], [], [], 0.1)
+                r = self._select([conn])
                 if not r:
                     continue
                 chunk = conn.recv(n - len(buf))
@@ -113,7 +114,7 @@ class XorServer(EmulatorBase):
         """Hold the connection until the peer closes it or the server stops; discard input."""
         while not self._stopping.is_set():
             try:
-                r, _, _ = select.select([conn], [], [], 0.1)
+                r = self._select([conn])
                 if r and not conn.recv(4096):
                     return
             except (OSError, ValueError):
@@ -147,6 +148,8 @@ class XorServer(EmulatorBase):
                 response = self.device.handle(request)
                 self._record("request", peer=peer, request=request, response=response, fault=fault)
                 out = json.dumps(response, separators=(",", ":")).encode()
+                if fault == "not_json":
+                    out = b"<html>not json</html>"
                 cipher = xor_encrypt(out)
                 frame = struct.pack(">I", len(out)) + cipher
                 if fault == "drip":
@@ -158,6 +161,9 @@ class XorServer(EmulatorBase):
                     conn.sendall(frame[: 4 + len(cipher) // 2])
                     time.sleep(0.05)
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                elif fault == "truncate":
+                    conn.sendall(frame[: 4 + len(cipher) // 2])
                     return
                 elif fault == "absurd_length":
                     conn.sendall(b"\xff\xff\xff\xff" + cipher[:8])

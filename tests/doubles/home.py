@@ -1,9 +1,9 @@
-"""The emulated home, as a pytest plugin: every device of the populated account also on the LAN.
+"""The emulated home, as a pytest plugin: the three layers together (cloud, wires, devices).
 
-Each device sits behind an emulator on its own 127.x address (XOR lamp and strip, a KLAP v1
-Kasa plug, KLAP v2 and AES Tapo plugs, a KLAP v2 P300 strip) with discovery responders beside
-it. Kasa devices share one state object with the fake cloud, so a switch by either route shows
-in both.
+Every device of the populated account is also on the LAN: each one sits behind an emulator on
+its own 127.x address (XOR lamp and strip, a KLAP v1 Kasa plug, KLAP v2 and AES Tapo plugs, a
+KLAP v2 P300 strip) with discovery responders beside it. Kasa devices share one state object
+with the fake cloud, so a switch by either route shows in both.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.conftest import PASSWORD, USERNAME
-from tests.emulators import AesServer, DiscoveryResponder, KlapServer, XorServer, pick_loopback_host
-from tests.fakes.smart_device import SmartDevice
+from tests.doubles.devices.smart import SmartDevice
+from tests.doubles.wires import AesServer, DiscoveryResponder, KlapServer, XorServer, pick_loopback_host
 
 
 @dataclass

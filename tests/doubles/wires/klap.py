@@ -1,4 +1,4 @@
-"""KLAP over HTTP: v1 (newer Kasa, usually serving an IotDevice) or v2 (Tapo, a SmartDevice).
+"""Wire layer: KLAP over HTTP: v1 (newer Kasa, usually serving an IotDevice) or v2 (Tapo, a SmartDevice).
 
     dev = SmartDevice.from_fixture("P100(US)_1.0.0_1.4.0")
     with KlapServer(dev, host="127.0.0.3", username="me@example.com", password="pw") as srv:
@@ -13,6 +13,16 @@ Which credentials the device currently accepts: ``accepts`` is one of ``"user"``
 ``username``/``password`` given), ``"kasa"`` (kasa@tp-link.net / kasaSetup), ``"test"``
 (test@tp-link.net / test) or ``"blank"`` ("" / "").  ``reject_all_auth = True`` makes handshake1
 answer with a hash no credentials can match (and handshake2 then gets 403).
+
+Fault modes (``fault=`` or the ``fault`` attribute, changed at any time), for a device that
+misbehaves where the protocol leaves no room for it:
+- ``None``: as described above.
+- ``"short_handshake1"``: handshake1 answers 200 with a body one byte short of seed + hash (47).
+- ``"reject_handshake2"``: handshake2 answers 403 even to the right client hash.
+- ``"forbidden"``: /app/request answers 403 even within a live, confirmed session (the request
+  is not executed).
+- ``"tampered_reply"``: the reply to /app/request has the last byte of its ciphertext flipped
+  (the request is executed).
 
 Status codes: 400 malformed (seed length, seq not an integer, bad signature, seq not above the last
 one used, undecryptable or non-JSON payload); 403 no / unknown / unconfirmed / expired session
@@ -30,6 +40,8 @@ import uuid
 from ._http import HttpEmulator, HttpRequest, HttpResponse
 from .crypto import (KlapCipher, KlapSignatureError, klap_auth_hash, klap_client_hash,
                      klap_server_hash)
+
+FAULTS = (None, "short_handshake1", "reject_handshake2", "forbidden", "tampered_reply")
 
 DEFAULT_ACCOUNTS = {
     "kasa": ("kasa@tp-link.net", "kasaSetup"),
@@ -61,8 +73,12 @@ class KlapServer(HttpEmulator):
     def __init__(self, device, host: str = "127.0.0.2", port: int = 0, *,
                  version: int | None = None, username: str = "user@example.com",
                  password: str = "password", accepts: str = "user",
-                 session_timeout: int = 86400, cookie_style: str = "single"):
+                 session_timeout: int = 86400, cookie_style: str = "single",
+                 fault: str | None = None):
         super().__init__(host, port)
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
+        self.fault = fault
         self.device = device
         self.version = version if version is not None else (2 if _is_smart(device) else 1)
         if self.version not in (1, 2):
@@ -163,13 +179,18 @@ class KlapServer(HttpEmulator):
         server_hash = klap_server_hash(self.version, local_seed, remote_seed, auth)
         self._record("handshake1", session=sid, local_seed=local_seed, remote_seed=remote_seed,
                      accepts=None if self.reject_all_auth else self.accepts)
-        return HttpResponse(200, remote_seed + server_hash, self._session_cookie(sid))
+        body = remote_seed + server_hash
+        if self.fault == "short_handshake1":
+            body = body[:-1]
+        return HttpResponse(200, body, self._session_cookie(sid))
 
     def _handshake2(self, req: HttpRequest) -> HttpResponse:
         self.handshake2_count += 1
         sess = self._find_session(req)
         if sess is None:
             return self._reject(403, req.path, "no session")
+        if self.fault == "reject_handshake2":
+            return self._reject(403, req.path, "fault: reject_handshake2")
         expected = klap_client_hash(self.version, sess.local_seed, sess.remote_seed, sess.auth)
         if req.body != expected:
             with self._lock:
@@ -184,6 +205,8 @@ class KlapServer(HttpEmulator):
         sess = self._find_session(req)
         if sess is None or not sess.confirmed:
             return self._reject(403, req.path, "no confirmed session")
+        if self.fault == "forbidden":
+            return self._reject(403, req.path, "fault: forbidden")
         try:
             seq = int(req.query["seq"])
         except (KeyError, ValueError):
@@ -207,4 +230,6 @@ class KlapServer(HttpEmulator):
         response = self.device.handle(request)
         self._record("request", session=sess.sid, seq=seq, request=request, response=response)
         body = sess.cipher.seal(seq, json.dumps(response, separators=(",", ":")).encode())
+        if self.fault == "tampered_reply":
+            body = body[:-1] + bytes([body[-1] ^ 1])
         return HttpResponse(200, body, [("Content-Type", "application/octet-stream")])

@@ -1,4 +1,4 @@
-"""A small threaded HTTP/1.1 server (keep-alive, exact Content-Length) for the device emulators."""
+"""Wire layer: a small threaded HTTP/1.1 server (keep-alive, exact Content-Length) for the device emulators."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ class HttpEmulator(EmulatorBase):
     def _open(self) -> None:
         self._httpd = _Server((self.host, self._requested_port), self)
         self.port = self._httpd.server_address[1]
-        self._spawn(self._httpd.serve_forever, 0.1)
+        self._spawn(self._httpd.serve_forever, 0.01)  # how soon shutdown() is noticed
 
     def _close(self) -> None:
         httpd = self._httpd

@@ -1,4 +1,4 @@
-"""A stateful emulated Kasa IOT device: the JSON dialect only, no transport.
+"""Device layer: a stateful emulated Kasa IOT device, the JSON dialect only, no transport.
 
 Seeded from a python-kasa fixture (``tests/fixtures/iot/*.json``): ``handle(request)`` takes the
 decoded request dict a client sends (``{"system": {"get_sysinfo": {}}}``) and returns the reply dict
@@ -51,7 +51,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES_DIR = Path(__file__).resolve().parents[2] / "fixtures"
 
 ERR_MODULE = {"err_code": -1, "err_msg": "module not support"}
 ERR_METHOD = {"err_code": -2, "err_msg": "member not support"}

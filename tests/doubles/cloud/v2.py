@@ -1,6 +1,6 @@
-"""A fake signed V2 TP-Link cloud, served over real HTTP (or TLS) on 127.0.0.1.
+"""Cloud layer: a fake signed V2 TP-Link cloud, served over real HTTP (or TLS) on 127.0.0.1.
 
-It fronts a ``FakeCloud`` (tests/fakes/cloud.py) and shares its account, tokens and devices, so
+It fronts a ``FakeCloud`` (tests/doubles/cloud/v1.py) and shares its account, tokens and devices, so
 a V1 login and a V2 login see the same home. Two servers, as in the real cloud:
 
 - the **root** ``url`` (what ``TPCLOUD_CLOUD_V2_URL`` points at; n-wap.tplinkcloud.com), where
@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .cloud import CloudError, FakeCloud, _QuietServer
+from .v1 import CloudError, FakeCloud, _QuietServer
 
 ACCESS_KEY = "e37525375f8845999bcc56d5e6faa76d"
 SECRET_KEY = "314bc6700b3140ca80bc655e527cb062"

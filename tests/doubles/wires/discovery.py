@@ -1,4 +1,4 @@
-"""UDP discovery responders for one emulated device: 9999 (legacy XOR) and 20002 (newer devices).
+"""Wire layer: UDP discovery responders for one emulated device: 9999 (legacy XOR) and 20002 (newer devices).
 
     with XorServer(plug, host="127.0.0.2") as xs, DiscoveryResponder.for_server(xs):
         ...  # answers {"system":{"get_sysinfo":{}}} on 127.0.0.2:9999
@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import select
 import socket
 
 from ._base import EmulatorBase, check_loopback
@@ -171,7 +170,7 @@ class DiscoveryResponder(EmulatorBase):
         by_sock = {p[0]: p for p in plan}
         while not self._stopping.is_set():
             try:
-                ready, _, _ = select.select(list(by_sock), [], [], 0.1)
+                ready = self._select(list(by_sock))
             except (OSError, ValueError):
                 return
             for s in ready:

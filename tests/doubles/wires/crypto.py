@@ -1,7 +1,7 @@
-"""Device-side cryptography for the LAN emulators.
+"""Wire layer: device-side cryptography for the LAN emulators.
 
 Written independently of ``tpcloud`` on purpose: the emulators must not share a misunderstanding
-with the client they test.  Everything here is checked against /work/shared/protocol-vectors.json
+with the client they test.  Everything here is checked against tests/fixtures/protocol-vectors.json
 in tests/test_emulators.py.
 """
 

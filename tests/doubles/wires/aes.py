@@ -1,4 +1,4 @@
-"""Tapo "securePassthrough" over HTTP (``POST /app``), serving a SmartDevice.
+"""Wire layer: Tapo "securePassthrough" over HTTP (``POST /app``), serving a SmartDevice.
 
     dev = SmartDevice.from_fixture("P110(EU)_1.0_1.2.3")
     with AesServer(dev, host="127.0.0.4", username="me@example.com", password="pw",
@@ -21,6 +21,16 @@ base64(sha1(email).hexdigest()) in both; the other version's form is refused) ag
 account in ``accepts`` ("user", "test", "kasa" or "blank"); wrong -> inner -1501, right ->
 ``result.token``.  Every other inner request needs ``?token=<that token>`` on the URL, else inner
 -1501; then it goes to ``device.handle``.
+
+Fault modes (``fault=`` or the ``fault`` attribute, changed at any time) change the answer to a
+request that would reach the device (logged in, right token); handshake and ``login_device`` are
+untouched, and the request is not executed:
+- ``None``: as described above.
+- ``"outer_error"``: the outer reply is ``{"error_code": fault_code}`` though the session lives.
+- ``"inner_error"``: the encrypted inner reply is ``{"error_code": fault_code}``.
+- ``"not_json"``: the HTTP body is an HTML page, not JSON.
+- ``"undecryptable"``: ``result.response`` is not base64 of anything the session key decrypts.
+- ``"no_response"``: the outer reply is ``{"error_code": 0}`` with no ``result``.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ._http import HttpEmulator, HttpRequest, HttpResponse
 from .crypto import (aes_cbc_decrypt, aes_cbc_encrypt, aes_login_password_v1,
                      aes_login_password_v2, aes_login_username, rsa_encrypt_for_client)
-from .klap_server import DEFAULT_ACCOUNTS
+from .klap import DEFAULT_ACCOUNTS
 
 LOGIN_ERROR = -1501
 AES_DECODE_FAIL = -1005
@@ -47,6 +57,7 @@ UNKNOWN_METHOD = -1002
 INVALID_PUBLIC_KEY = -1010
 SESSION_TIMEOUT = 9999
 SESSION_EXPIRED = -40401
+FAULTS = (None, "outer_error", "inner_error", "not_json", "undecryptable", "no_response")
 
 
 class AesSession:
@@ -62,10 +73,14 @@ class AesServer(HttpEmulator):
     def __init__(self, device, host: str = "127.0.0.2", port: int = 0, *,
                  username: str = "user@example.com", password: str = "password",
                  login_version: int = 2, accepts: str = "user", session_timeout: int = 86400,
-                 cookie_style: str = "single"):
+                 cookie_style: str = "single", fault: str | None = None, fault_code: int = -1008):
         super().__init__(host, port)
         if login_version not in (1, 2):
             raise ValueError("login_version is 1 or 2")
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
+        self.fault = fault
+        self.fault_code = fault_code
         self.device = device
         self.username = username
         self.password = password
@@ -192,12 +207,31 @@ class AesServer(HttpEmulator):
             self._record("rejected", path=req.path, error_code=LOGIN_ERROR,
                          reason="missing or wrong token", request=inner)
             reply = {"error_code": LOGIN_ERROR}
+        elif self.fault is not None:
+            self._record("fault", session=sid, fault=self.fault, request=inner)
+            faulty = self._faulty_answer()
+            if faulty is not None:
+                return faulty
+            reply = {"error_code": self.fault_code}
         else:
             reply = self.device.handle(inner)
             self._record("request", session=sid, request=inner, response=reply)
         out = aes_cbc_encrypt(sess.key, sess.iv, json.dumps(reply, separators=(",", ":")).encode())
         return self._json({"error_code": 0,
                            "result": {"response": base64.b64encode(out).decode()}})
+
+    def _faulty_answer(self) -> HttpResponse | None:
+        """The whole HTTP answer for ``self.fault``, or None when the fault is the inner reply."""
+        if self.fault == "outer_error":
+            return self._error(self.fault_code, "fault: outer_error")
+        if self.fault == "not_json":
+            return HttpResponse(200, b"<html><body>500 Internal Error</body></html>",
+                                [("Content-Type", "text/html")])
+        if self.fault == "undecryptable":
+            return self._json({"error_code": 0, "result": {"response": "@@@"}})
+        if self.fault == "no_response":
+            return self._json({"error_code": 0})
+        return None
 
     def _login(self, sess: AesSession, params: dict) -> dict:
         self.login_count += 1
