@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, Sequence, 
 
 from tpcloud import dialects, errors
 from tpcloud.addresses import matches
+from tpcloud.capabilities import Exchange
 from tpcloud.devices import Device, Target, resolve
 
 if TYPE_CHECKING:
@@ -22,10 +23,6 @@ if TYPE_CHECKING:
     from tpcloud.routes import Reply, Route
 
 T = TypeVar("T")
-Send = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
-# What a capability runs against one device: given the target and a `send` for raw requests in
-# the device's dialect (each one routed), it returns its result.
-Exchange = Callable[[Target, Send], Awaitable[T]]
 # How many devices one command switches (or reads) at once; more wait for a free turn.
 _MANY_CONCURRENCY = 32
 # Device types `switch --all` includes: plugs, wall switches and dimmers, strips, bulbs (not

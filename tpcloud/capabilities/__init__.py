@@ -11,11 +11,18 @@ one more class there, not edits in the commands.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, TypeVar
 
 from tpcloud.errors import DeviceError
 
+if TYPE_CHECKING:
+    from tpcloud.devices import Target
+
+T = TypeVar("T")
+# Sends one request of the device's own dialect (routed by the service) and returns the reply.
 Send = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+# What a capability runs against one device: given the target and a `send`, its result.
+Exchange = Callable[["Target", Send], Awaitable[T]]
 
 # Codes with which devices say a module or method does not exist on them: IOT -1 (module) and
 # -2 (method), SMART -1002 (method).
