@@ -2,12 +2,14 @@
 
 Read from the source (every import, the lazy ones inside functions and those only for type
 checking included), so a new import that reaches upwards, or a cycle, fails here before it
-becomes a tangle. The layers, top to bottom, are those of the README's "How it is built".
+becomes a tangle. The layers, top to bottom, are those of the README's "How it is built", and
+that map names every module there is.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -19,11 +21,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("tpcloud.doctor", "tpcloud.completion"),
     ("tpcloud.output",),
     ("tpcloud.factory",),
-    ("tpcloud.service", "tpcloud.capabilities"),
+    ("tpcloud.service",),
     ("tpcloud.routes",),
     ("tpcloud.addresses", "tpcloud.cloud.account", "tpcloud.lan.links"),
     ("tpcloud.cloud", "tpcloud.lan", "tpcloud.secrets", "tpcloud.filestore", "tpcloud.cache"),
-    ("tpcloud.dialects",),
+    ("tpcloud.dialects", "tpcloud.capabilities"),
     ("tpcloud.devices", "tpcloud.config", "tpcloud.errors", "tpcloud.redact", "tpcloud.fsutil", "tpcloud.httpio",
      "tpcloud"),
 ]
@@ -89,3 +91,23 @@ def test_the_check_sees_an_upward_import(tmp_path):
                       "def f():\n    from tpcloud.cli import common\n")
     assert imports(source, {"tpcloud.service", "tpcloud.cli.common"}) == {"tpcloud.service", "tpcloud.cli.common"}
     assert layer("tpcloud.cli.common") < layer("tpcloud.service") < layer("tpcloud.routes") < layer("tpcloud.errors")
+
+
+def test_the_readme_map_names_every_module():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    section = readme.split("## How it is built", 1)[1].split("\n## ", 1)[0]
+    missing = [
+        str(path.relative_to(PACKAGE.parent)) for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name not in ("__init__.py", "__main__.py") and not named_in(section, path)
+    ]
+    assert missing == [], f"not in README's How it is built: {missing}"
+
+
+def named_in(section: str, path: Path) -> bool:
+    """Whether SECTION names the module at PATH: its package folder, then its name (``light`` or
+    ``light.py``) after it. A top-level module needs only its file name."""
+    if path.parent == PACKAGE:
+        return re.search(rf"`?\b{re.escape(path.name)}\b", section) is not None
+    folder = f"{path.parent.relative_to(PACKAGE.parent)}/"
+    after = section.split(folder, 1)
+    return len(after) == 2 and re.search(rf"\b{re.escape(path.stem)}\b", after[1].split("\ntpcloud/", 1)[0]) is not None
