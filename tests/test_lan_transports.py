@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 
 import httpx
@@ -373,3 +374,48 @@ def test_an_http_device_that_never_stops_talking_is_cut_off(wire, declare):
 
     with EndlessReplyServer(pick_loopback_host(), declare=declare) as server, pytest.raises(errors.ProtocolError, match="larger than 1024 KiB"):
         run(talk(server))
+
+
+# A wire the device no longer speaks is refused in a way the router can tell from any other
+# failure (WireRefused), so it finds the device again instead of giving up (tests/test_routes.py).
+
+def test_an_aes_client_at_a_device_moved_to_klap_is_refused_with_1003():
+    # python-kasa SmartErrorCode 1003: "seen after an encryption-changing fw upgrade".
+    with klap_server() as server:
+        async def main():
+            async with httpx.AsyncClient(trust_env=False) as client:
+                transport = AesTransport(server.host, server.port, credentials=(USERNAME, PASSWORD), client=client, timeout=5)
+                await transport.send(GET_INFO)
+
+        with pytest.raises(errors.WireRefused, match=r"refused the AES handshake \(error 1003\)"):
+            run(main())
+
+
+def test_a_klap_client_at_a_device_moved_to_aes_is_refused_with_404():
+    with aes_server() as server:
+        async def main():
+            async with httpx.AsyncClient(trust_env=False) as client:
+                transport = KlapTransport(server.host, server.port, credentials=(USERNAME, PASSWORD), version=2, client=client, timeout=5)
+                await transport.send(GET_INFO)
+
+        with pytest.raises(errors.WireRefused, match=r"refused the KLAP handshake \(HTTP 404\)"):
+            run(main())
+
+
+@pytest.mark.parametrize("wire", ["xor", "klap"])
+def test_a_closed_port_is_a_refused_wire(wire):
+    host = pick_loopback_host()
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+
+    async def main():
+        async with httpx.AsyncClient(trust_env=False) as client:
+            if wire == "xor":
+                transport = XorTransport(host, port, timeout=2)
+            else:
+                transport = KlapTransport(host, port, credentials=(USERNAME, PASSWORD), version=2, client=client, timeout=2)
+            await transport.send(SYSINFO)
+
+    with pytest.raises(errors.WireRefused, match="cannot connect"):
+        run(main())

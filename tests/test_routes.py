@@ -77,11 +77,13 @@ class FakeLan:
 
     def __init__(self, **by_host: Any) -> None:
         self.by_host = {host.replace("_", "."): outcome for host, outcome in by_host.items()}
+        self.by_wire: dict[tuple[str, str], Any] = {}  # (host, wire) -> outcome, before by_host
         self.calls: list[tuple[str, dict, str, bool]] = []
 
     async def send(self, device: Device, request: dict[str, Any], *, at: Found, quick: bool = False):
         self.calls.append((device.device_id, request, at.host, quick))
-        outcome = self.by_host.get(at.host, errors.DeviceUnreachable(f"nothing at {at.host}"))
+        default = self.by_host.get(at.host, errors.DeviceUnreachable(f"nothing at {at.host}"))
+        outcome = self.by_wire.get((at.host, at.wire), default)
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome, local(at)
@@ -421,6 +423,73 @@ def test_an_address_already_found_is_used_as_it_is(tmp_path):
 
     assert send(router, KASA) == ({"ok": 1}, local(KASA_MOVED))
     assert addresses.discoveries == [] and addresses.pinned
+
+
+# ------------------------------------------------------------------- a wire that changed (part 9)
+# A Tapo device cached as AES that firmware moved to KLAP answers the AES handshake with 1003
+# (python-kasa SmartErrorCode: "seen after an encryption-changing fw upgrade"; tp-link-tapo-connect
+# #41); a Kasa device moved off XOR refuses TCP 9999. The entry is dropped, the device asked at
+# its address, and the request retried once on what it says now, in the same command.
+
+TAPO_AES = replace(TAPO_CACHED, wire="aes", version=2, encrypt_type="AES")
+
+
+@pytest.mark.parametrize("via", ["auto", "local"])
+def test_a_refused_wire_is_found_again_at_its_address_and_retried_once(tmp_path, via):
+    lan = FakeLan(**{"192_0_2_20": {"ok": "klap"}})
+    lan.by_wire[("192.0.2.20", "aes")] = errors.WireRefused("192.0.2.20 refused the AES handshake (error 1003)")
+    addresses = book(tmp_path, [TAPO_AES], [TAPO_CACHED])
+    router = Router(via, cloud=FakeCloud(), lan=lan, addresses=addresses)
+
+    assert send(router, TAPO) == ({"ok": "klap"}, local(TAPO_CACHED))
+    assert [call[2:] for call in lan.calls] == [("192.0.2.20", via == "auto"), ("192.0.2.20", False)]
+    assert addresses.discoveries == [(("192.0.2.20",), FALLBACK_DISCOVERY_TIMEOUT)]  # the address alone
+    assert addresses.cached(TAPO) is None  # the AES entry is forgotten (the real discovery re-learns it)
+
+
+def test_a_refused_wire_not_answering_at_its_address_is_looked_for_everywhere(tmp_path):
+    lan = FakeLan(**{"192_0_2_11": {"ok": 1}, "192_0_2_10": errors.WireRefused("connection refused")})
+
+    class Moved(Book):  # silent at its old address; the broadcast finds it elsewhere
+        async def discover(self, targets, timeout):
+            self.discoveries.append((targets, timeout))
+            return [] if targets == ("192.0.2.10",) else [KASA_MOVED]
+
+    addresses = Moved(LanCache(tmp_path))
+    addresses._cache.merge([KASA_CACHED.to_dict()])
+    router = Router("local", cloud=FakeCloud(), lan=lan, addresses=addresses)
+
+    assert send(router, KASA) == ({"ok": 1}, local(KASA_MOVED))
+    assert [targets for targets, _ in addresses.discoveries] == [("192.0.2.10",), None]
+
+
+def test_a_device_refusing_until_probed_is_retried_at_the_same_address(tmp_path):
+    # A P110 on 1.4.6 opens its server only after a 20002 probe (home-assistant-tapo-p100#958).
+    answers = iter([errors.WireRefused("cannot connect to 192.0.2.20"), {"ok": 1}])
+
+    class WakesWhenProbed(FakeLan):
+        async def send(self, device, request, *, at, quick=False):
+            self.calls.append((device.device_id, request, at.host, quick))
+            outcome = next(answers)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome, local(at)
+
+    lan = WakesWhenProbed()
+    router = Router("auto", cloud=FakeCloud(), lan=lan, addresses=book(tmp_path, [TAPO_CACHED], [TAPO_CACHED]))
+    assert send(router, TAPO) == ({"ok": 1}, local(TAPO_CACHED))
+    assert len(lan.calls) == 2
+
+
+def test_a_refused_wire_found_nowhere_says_so(tmp_path):
+    lan = FakeLan(**{"192_0_2_20": errors.WireRefused("192.0.2.20 refused the AES handshake (HTTP 404)")})
+    router = Router("local", cloud=FakeCloud(), lan=lan, addresses=book(tmp_path, [TAPO_AES], []))
+    error = fail(router, TAPO)
+    assert isinstance(error, errors.WireRefused) and error.exit_code == 6
+    assert error.message == (
+        "no route worked (LAN 192.0.2.20:80: 192.0.2.20 refused the AES handshake (HTTP 404); "
+        "discovery: no answer from it to 192.0.2.255)"
+    )
 
 
 # ------------------------------------------------------------------------------ construction

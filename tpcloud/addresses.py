@@ -103,6 +103,15 @@ class AddressBook:
                           normalise_mac(device.mac), device.device_id, device.alias, wire.upper())
         return replace(found, port=port) if port else found
 
+    async def find_again(self, device: "Device", stale: Found) -> Found | None:
+        """DEVICE, which refused the wire it was known by at STALE: that entry is forgotten, the
+        address asked first (one unicast probe), then the shared discovery of the command."""
+        self._cache.forget(stale.host, stale.port, stale.wire)
+        self._log(f"{stale.host}:{stale.port} refused {stale.wire}: asking it how it talks now")
+        answers = await self.discover((stale.host,), self._timeout)
+        again = next((f for f in answers if matches(device, f)), None)
+        return again if again is not None else await self.find(device)
+
     async def find(self, device: "Device") -> Found | None:
         """DEVICE's answer to discovery; one discovery serves all the devices of a command."""
         if self._fallback is None:

@@ -69,6 +69,13 @@ class LanCache:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return []
 
+    def forget(self, host: str, port: int, wire: str) -> None:
+        """Drop what was learned of the device at HOST:PORT on WIRE (it no longer answers that way)."""
+        entries = self.load()
+        kept = [e for e in entries if (e.get("host"), e.get("port"), e.get("wire")) != (host, port, wire)]
+        if len(kept) != len(entries):
+            atomic_write(self.path, json.dumps({"format": FORMAT, "devices": kept}, indent=1).encode())
+
     def merge(self, found: list[dict]) -> None:
         """Add or replace what was found; a device is the same device when its MAC is."""
         fresh_macs = {f.get("mac") for f in found}

@@ -106,6 +106,11 @@ class DeviceOffline(DeviceUnreachable):
     """The cloud cannot reach the device (-20571); Tapo devices always answer this way."""
 
 
+class WireRefused(DeviceUnreachable):
+    """The device at this address would not take this wire: connection refused, or its handshake
+    refused as firmware that changed its encryption refuses it. Its address is worth finding again."""
+
+
 class NetworkError(TpcloudError):
     """The network failed us: connection refused or reset, name resolution, TLS."""
 

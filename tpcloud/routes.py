@@ -6,6 +6,9 @@ The rules, in :class:`Router` and nowhere else:
   reach the device (-20571, or no internet) → one bounded discovery → the LAN. Tapo (SMART)
   devices skip the cloud, which never reaches them.
 - ``local``: the LAN only (discovering the device if its address is unknown).
+- Either LAN route: a device that refuses the wire it was known by (firmware that changed its
+  encryption, a port now closed) is asked at once how it talks now, at its address first, and
+  the request retried once on the new wire; the stale entry is forgotten.
 - ``cloud``: the cloud's passthrough only.
 
 Each route is an object with one ``send(device, request) -> (reply, Route)``, so the rules can
@@ -125,14 +128,20 @@ class Router:
         if self.via == "cloud":
             return await self._cloud.send(device, request)
         failures: list[tuple[str, errors.TpcloudError]] = []
+        tried: list[Found] = []
         known = await self._addresses.known(device)
         if known is not None:
-            try:
-                return await self._lan.send(device, request, at=known, quick=self.via == "auto")
-            except LAN_MISSES as exc:
-                if self.via == "local":
-                    raise
-                failures.append((f"LAN {known.host}:{known.port}", exc))
+            reply = await self._on_lan(device, request, known, failures, tried, quick=self.via == "auto")
+            if reply is not None:
+                return reply
+            if isinstance(failures[-1][1], errors.WireRefused):  # new firmware, new wire: ask again now
+                # Retried even at the same address and wire: a device that opens its server only
+                # once probed (P110 1.4.6, home-assistant-tapo-p100#958) answers now.
+                again = await self._addresses.find_again(device, known)
+                if again is not None:
+                    reply = await self._on_lan(device, request, again, failures, tried)
+                    if reply is not None:
+                        return reply
         if self.via == "auto" and device.dialect == "iot":
             try:
                 return await self._cloud.send(device, request)
@@ -142,27 +151,46 @@ class Router:
         if found is None:
             targets = ", ".join(self._addresses.targets)
             failures.append(("discovery", errors.DeviceUnreachable(f"no answer from it to {targets}")))
-        elif known is None or (found.host, found.port, found.wire) != (known.host, known.port, known.wire):
-            try:
-                return await self._lan.send(device, request, at=found)
-            except LAN_MISSES as exc:
-                if self.via == "local":
-                    raise
-                failures.append((f"LAN {found.host}:{found.port}", exc))
+        elif not _among(found, tried):
+            reply = await self._on_lan(device, request, found, failures, tried)
+            if reply is not None:
+                return reply
         raise no_route(failures)
+
+    async def _on_lan(
+        self, device: "Device", request: dict[str, Any], at: "Found",
+        failures: list[tuple[str, errors.TpcloudError]], tried: list["Found"], *, quick: bool = False,
+    ) -> Reply | None:
+        """The reply over the LAN at AT, or None with the miss added to FAILURES. Under `local`
+        a miss is final, unless the device refused the wire (it is then worth finding again)."""
+        tried.append(at)
+        try:
+            return await self._lan.send(device, request, at=at, quick=quick)
+        except LAN_MISSES as exc:
+            if self.via == "local" and not isinstance(exc, errors.WireRefused):
+                raise
+            failures.append((f"LAN {at.host}:{at.port}", exc))
+            return None
+
+
+def _among(found: "Found", tried: list["Found"]) -> bool:
+    """Whether FOUND's address and wire were tried already (its other fields may differ)."""
+    return any((t.host, t.port, t.wire) == (found.host, found.port, found.wire) for t in tried)
 
 
 def no_route(failures: list[tuple[str, errors.TpcloudError]]) -> errors.TpcloudError:
     """One error saying what was tried and why each failed.
 
     Its kind (and so the exit code) is that of the most telling failure: refused credentials
-    first, then anything more specific than "not reachable" (a busy cloud, a timeout).
+    first, then anything more specific than "not reachable" (a busy cloud, a timeout), then a
+    wire the device refused.
     """
     detail = "; ".join(f"{where}: {exc.message}" for where, exc in failures)
     auth = [exc for _, exc in failures if isinstance(exc, errors.AuthError)]
     specific = [exc for _, exc in failures if not isinstance(exc, errors.DeviceUnreachable)]
-    chosen = (auth or specific or [errors.DeviceUnreachable(
-        "", hint="check that the device is powered and on the same network"
-    )])[0]
+    refused = [exc for _, exc in failures if isinstance(exc, errors.WireRefused)]
+    chosen = (auth or specific or refused or [errors.DeviceUnreachable("")])[0]
+    if isinstance(chosen, errors.DeviceUnreachable) and chosen.hint is None:
+        chosen.hint = "check that the device is powered and on the same network"
     chosen.message = f"no route worked ({detail})"
     return chosen

@@ -14,8 +14,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tpcloud.dialects.smart import envelope, error_code
-from tpcloud.errors import AuthError, DeviceError, ProtocolError
-from tpcloud.lan.transport import AUTH_HINT, http_post, json_object, session_cookie
+from tpcloud.errors import AuthError, DeviceError, ProtocolError, WireRefused
+from tpcloud.lan.transport import AUTH_HINT, HANDSHAKE_REFUSED, http_post, json_object, session_cookie
 
 if TYPE_CHECKING:
     import httpx
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 DEFAULT_ACCOUNT = ("test@tp-link.net", "test")
 SESSION_EXPIRED_CODES = frozenset({9999, -40401})
+# What firmware that changed its encryption answers the AES handshake (python-kasa's
+# SmartErrorCode: "seen after an encryption-changing fw upgrade").
+WIRE_CHANGED_CODE = 1003
 # -1501 is the documented refusal; 1111 ("login failed") is the same answer from other firmware.
 LOGIN_REFUSED_CODES = frozenset({-1501, 1111})
 _JSON = "application/json"
@@ -202,10 +205,14 @@ class AesTransport:
         response = await http_post(
             self._client, self._url, json.dumps(body).encode(), timeout=self.timeout, content_type=_JSON
         )
+        if response.status_code in HANDSHAKE_REFUSED:
+            raise WireRefused(f"{self.host} refused the AES handshake (HTTP {response.status_code})")
         if response.status_code != 200:
             raise ProtocolError(f"{self.host} answered the AES handshake with HTTP {response.status_code}")
         reply = json_object(response.content, f"handshake reply from {self.host}")
         code = error_code(reply)
+        if code == WIRE_CHANGED_CODE:
+            raise WireRefused(f"{self.host} refused the AES handshake (error {code})")
         if code:
             raise DeviceError(f"{self.host} refused the AES handshake (error {code})", code=code)
         result = reply.get("result")

@@ -12,8 +12,8 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from tpcloud.errors import AuthError, ProtocolError
-from tpcloud.lan.transport import AUTH_HINT, http_post, json_object, session_cookie
+from tpcloud.errors import AuthError, ProtocolError, WireRefused
+from tpcloud.lan.transport import AUTH_HINT, HANDSHAKE_REFUSED, http_post, json_object, session_cookie
 
 if TYPE_CHECKING:
     import httpx
@@ -187,6 +187,8 @@ class KlapTransport:
         response = await http_post(
             self._client, f"{self._base}/handshake1", local_seed, timeout=self.timeout
         )
+        if response.status_code in HANDSHAKE_REFUSED:
+            raise WireRefused(f"{self.host} refused the KLAP handshake (HTTP {response.status_code})")
         if response.status_code != 200:
             raise ProtocolError(f"{self.host} answered KLAP handshake1 with HTTP {response.status_code}")
         reply = response.content

@@ -12,7 +12,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tpcloud.errors import DeviceUnreachable, NetworkError, ProtocolError, Timeout
+from tpcloud.errors import DeviceUnreachable, NetworkError, ProtocolError, Timeout, WireRefused
 from tpcloud.httpio import read_bounded
 
 if TYPE_CHECKING:
@@ -27,6 +27,10 @@ AUTH_HINT = (
 DEFAULT_SESSION_LIFE = 86400
 # Re-handshake this long before the device's own deadline so a request never races it.
 EXPIRY_MARGIN = 20 * 60
+# How a device refuses a handshake of a wire it does not speak (any more): no such path (404),
+# or the request refused outright (400, 403). A KLAP handshake2 403 is not one: that is the
+# credentials. An AES device that now speaks KLAP answers 1003 in JSON instead.
+HANDSHAKE_REFUSED = (400, 403, 404)
 # A device's reply is a few KiB (a hub with many children tens); past this it is not a device.
 MAX_REPLY = 1024 * 1024
 _BODY_HEADERS = ("content-length", "content-encoding", "transfer-encoding")
@@ -119,10 +123,20 @@ async def http_post(
 
     try:
         response = await asyncio.wait_for(exchange(), timeout)
-    except (httpx.ConnectError, httpx.ConnectTimeout):
-        raise DeviceUnreachable(f"cannot connect to {where}") from None
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        kind = WireRefused if _refused(exc) else DeviceUnreachable
+        raise kind(f"cannot connect to {where}") from None
     except (httpx.TimeoutException, asyncio.TimeoutError):
         raise Timeout(f"{where} did not answer within {timeout:g} s") from None
     except httpx.HTTPError as exc:
         raise NetworkError(f"HTTP exchange with {where} failed ({type(exc).__name__})") from None
     return response
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the connection was refused (nothing listens there, or not any more)."""
+    while exc is not None:
+        if isinstance(exc, ConnectionRefusedError):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False

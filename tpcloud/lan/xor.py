@@ -11,7 +11,7 @@ import struct
 from contextlib import suppress
 from typing import Any
 
-from tpcloud.errors import DeviceUnreachable, NetworkError, ProtocolError, Timeout
+from tpcloud.errors import DeviceUnreachable, NetworkError, ProtocolError, Timeout, WireRefused
 from tpcloud.lan.transport import json_object
 
 PORT = 9999
@@ -89,7 +89,8 @@ class XorTransport:
             )
         except (OSError, asyncio.TimeoutError) as exc:
             reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (exc.strerror or type(exc).__name__)
-            raise DeviceUnreachable(f"cannot connect to {self.host}:{self.port} ({reason})") from None
+            kind = WireRefused if isinstance(exc, ConnectionRefusedError) else DeviceUnreachable
+            raise kind(f"cannot connect to {self.host}:{self.port} ({reason})") from None
         try:
             reply = await asyncio.wait_for(
                 self._exchange(reader, writer, payload), max(deadline - loop.time(), 0)

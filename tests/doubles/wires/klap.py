@@ -26,7 +26,8 @@ misbehaves where the protocol leaves no room for it:
 
 Status codes: 400 malformed (seed length, seq not an integer, bad signature, seq not above the last
 one used, undecryptable or non-JSON payload); 403 no / unknown / unconfirmed / expired session
-(``expire_sessions()`` drops them all); 404 other paths.
+(``expire_sessions()`` drops them all); ``/app`` (an AES handshake) JSON error 1003, as firmware
+that moved from AES to KLAP answers it; 404 other paths.
 """
 
 from __future__ import annotations
@@ -159,7 +160,16 @@ class KlapServer(HttpEmulator):
             return self._handshake2(req)
         if req.path == "/app/request":
             return self._request(req)
+        if req.path == "/app":
+            return self._aes_attempt(req)
         return self._reject(404, req.path, "unknown path")
+
+    def _aes_attempt(self, req: HttpRequest) -> HttpResponse:
+        """An AES client's handshake, from a client that knew this device before its firmware
+        moved it to KLAP: real firmware answers error 1003 (python-kasa's SmartErrorCode,
+        "seen after an encryption-changing fw upgrade")."""
+        self._record("rejected", path=req.path, status=200, reason="AES handshake to a KLAP device: 1003")
+        return HttpResponse(200, json.dumps({"error_code": 1003}).encode(), [("Content-Type", "application/json")])
 
     def _handshake1(self, req: HttpRequest) -> HttpResponse:
         self.handshake1_count += 1
