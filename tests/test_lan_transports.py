@@ -300,9 +300,13 @@ def test_aes_a_session_still_expired_after_one_rehandshake_is_a_device_error(fau
 
 
 def test_aes_falls_back_to_the_default_account_after_1501():
+    # The device drops the session a login was refused in, so each credential gets a handshake
+    # of its own (python-kasa aestransport.py: "After a login failure handshake needs to be
+    # redone or a 9999 error is received"); reusing it read as "session expired (9999)".
     with aes_server(accepts="test", login_version=1) as server:
         assert with_transport(server, matched_default) is True
         assert (server.stats["logins"], server.stats["login_failures"]) == (2, 1)
+        assert server.stats["handshakes"] == 2
 
 
 def test_aes_refused_credentials_get_a_hint_without_secrets():
@@ -310,6 +314,8 @@ def test_aes_refused_credentials_get_a_hint_without_secrets():
         with pytest.raises(errors.AuthError) as caught:
             with_transport(server, ask, credentials=("owner@example.com", "WrongPassword"))
         assert server.stats["logins"] == 2  # the user's account, then the default one
+        assert server.stats["handshakes"] == 2  # each after a handshake of its own
+    assert type(caught.value) is errors.AuthError and "refused the credentials" in caught.value.message
     assert "Third-Party Compatibility" in caught.value.hint and "case-sensitive" in caught.value.hint
     assert "WrongPassword" not in str(caught.value)
 

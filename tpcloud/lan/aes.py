@@ -226,14 +226,17 @@ class AesTransport:
         self._expires_at = expires_at
 
     async def _establish(self) -> None:
-        """Handshake, then log in: the user's account first, the default account once on refusal."""
+        """Log in: the user's account first, the default account once on refusal, each after a
+        handshake of its own (a device drops the session that a login failed in: python-kasa
+        ``aestransport.py``, "After a login failure handshake needs to be redone or a 9999 error
+        is received")."""
         self._token = None
-        await self._handshake()
         candidates = [(DEFAULT_ACCOUNT, True)]
         if self._credentials is not None and tuple(self._credentials) != DEFAULT_ACCOUNT:
             candidates.insert(0, (self._credentials, False))
         code = 0
         for (username, password), is_default in candidates:
+            await self._handshake()
             login = _compact(envelope({"method": "login_device", "params": login_params(username, password, self.login_version)}))
             try:
                 reply = json_object(await self._passthrough(login, None), f"login reply from {self.host}")

@@ -18,8 +18,9 @@ Outer requests (JSON, exact Content-Length required, else HTTP 411):
 Inner requests: ``login_device`` checks the credentials for ``login_version`` (1: ``password`` =
 base64(password); 2: ``password2`` = base64(sha1(password).hexdigest()); ``username`` =
 base64(sha1(email).hexdigest()) in both; the other version's form is refused) against the
-account in ``accepts`` ("user", "test", "kasa" or "blank"); wrong -> inner -1501, right ->
-``result.token``.  Every other inner request needs ``?token=<that token>`` on the URL, else inner
+account in ``accepts`` ("user", "test", "kasa" or "blank"); wrong -> inner -1501 and the session
+is gone (the next request in it gets 9999: python-kasa ``aestransport.py``, "After a login failure
+handshake needs to be redone or a 9999 error is received"), right -> ``result.token``.  Every other inner request needs ``?token=<that token>`` on the URL, else inner
 -1501; then it goes to ``device.handle``.
 
 Fault modes (``fault=`` or the ``fault`` attribute, changed at any time) change the answer to a
@@ -248,6 +249,8 @@ class AesServer(HttpEmulator):
             self.login_failures += 1
             self.rejected_count += 1
             self._record("login", session=sess.sid, ok=False, params=params)
+            with self._lock:  # the session dies with the refusal: the next try handshakes again
+                self.sessions.pop(sess.sid, None)
             return {"error_code": LOGIN_ERROR}
         sess.token = uuid.uuid4().hex.upper()
         self._record("login", session=sess.sid, ok=True, params=params)
