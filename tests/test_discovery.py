@@ -156,8 +156,8 @@ def test_parse_20002_variants():
     assert (f.wire, f.version, f.port) == ("aes", 1, 8080)
     f = with_schm(encrypt_type="AES")
     assert (f.wire, f.version, f.port) == ("aes", 1, 80)
-    f = with_schm(encrypt_type="TPAP", http_port=4433)
-    assert (f.wire, f.version, f.encrypt_type) == ("unsupported", 0, "TPAP")
+    f = with_schm(encrypt_type="TPAP", http_port=80, lv=2)  # L530 1.4.2 (home-assistant-tapo-p100#970)
+    assert (f.wire, f.version, f.port, f.encrypt_type) == ("tpap", 0, 80, "TPAP")
     f = with_schm()
     assert f.wire == "unsupported" and f.encrypt_type == ""
     d = json.loads(json.dumps(base))
@@ -236,7 +236,8 @@ def test_parse_9999_garbage(plain):
     ("smart", "AES", 2, ("aes", 2)),
     ("smart", "AES", None, ("aes", 1)),
     ("smart", "AES", 1, ("aes", 1)),
-    ("smart", "TPAP", 2, ("unsupported", 0)),
+    ("smart", "TPAP", 2, ("tpap", 0)),
+    ("smart", "TPAP", None, ("tpap", 0)),
     ("iot", "TPAP", None, ("unsupported", 0)),
     ("iot", "AES", 2, ("unsupported", 0)),
     ("smart", "XOR", None, ("unsupported", 0)),
@@ -341,8 +342,8 @@ def test_discover_host_answering_both_ports():
     assert by_host[h1].alias == "" and by_host[h1].encrypt_type == "KLAP"
     # unsupported 20002 answer, usable 9999 one: XOR
     assert (by_host[h2].wire, by_host[h2].port, by_host[h2].alias) == ("xor", 9999, "Old wire wins")
-    # only an unsupported answer: reported as such
-    assert (by_host[h3].wire, by_host[h3].version, by_host[h3].encrypt_type) == ("unsupported", 0, "TPAP")
+    # only a TPAP answer: the tpap wire (KLAP v2 under it)
+    assert (by_host[h3].wire, by_host[h3].version, by_host[h3].encrypt_type) == ("tpap", 0, "TPAP")
     assert by_host[h3].dialect == "smart" and by_host[h3].mac == only_tpap.mac
 
 

@@ -111,6 +111,10 @@ class WireRefused(DeviceUnreachable):
     refused as firmware that changed its encryption refuses it. Its address is worth finding again."""
 
 
+class HandshakeRefused(WireRefused):
+    """The device answered, and refused this wire's handshake (HTTP 400/403/404, AES error 1003)."""
+
+
 class NetworkError(TpcloudError):
     """The network failed us: connection refused or reset, name resolution, TLS."""
 

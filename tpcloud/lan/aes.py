@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tpcloud.dialects.smart import envelope, error_code
-from tpcloud.errors import AuthError, DeviceError, ProtocolError, WireRefused
+from tpcloud.errors import AuthError, DeviceError, HandshakeRefused, ProtocolError
 from tpcloud.lan.transport import AUTH_HINT, HANDSHAKE_REFUSED, http_post, json_object, session_cookie
 
 if TYPE_CHECKING:
@@ -206,13 +206,13 @@ class AesTransport:
             self._client, self._url, json.dumps(body).encode(), timeout=self.timeout, content_type=_JSON
         )
         if response.status_code in HANDSHAKE_REFUSED:
-            raise WireRefused(f"{self.host} refused the AES handshake (HTTP {response.status_code})")
+            raise HandshakeRefused(f"{self.host} refused the AES handshake (HTTP {response.status_code})")
         if response.status_code != 200:
             raise ProtocolError(f"{self.host} answered the AES handshake with HTTP {response.status_code}")
         reply = json_object(response.content, f"handshake reply from {self.host}")
         code = error_code(reply)
         if code == WIRE_CHANGED_CODE:
-            raise WireRefused(f"{self.host} refused the AES handshake (error {code})")
+            raise HandshakeRefused(f"{self.host} refused the AES handshake (error {code})")
         if code:
             raise DeviceError(f"{self.host} refused the AES handshake (error {code})", code=code)
         result = reply.get("result")

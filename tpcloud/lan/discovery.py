@@ -45,7 +45,7 @@ PORT_20002 = 20002
 DEFAULT_HTTP_PORT = 80
 HEADER_LEN = 16
 CRC_SEED = 0x5A6B7C8D
-WIRES = ("xor", "klap", "aes", "unsupported")
+WIRES = ("xor", "klap", "aes", "tpap", "unsupported")
 DIALECTS = ("iot", "smart", "")
 
 _HEADER = struct.Struct(">BBHHBB4sI")  # version, msg type, op code, length, flags, 0, serial, CRC
@@ -63,8 +63,8 @@ class Found:
 
     host: str  # the address the reply came from
     port: int  # 9999 for XOR, else mgt_encrypt_schm.http_port (default 80)
-    wire: str  # "xor" | "klap" | "aes" | "unsupported"
-    version: int  # KLAP version or AES login version (1 or 2); 0 for XOR and unsupported
+    wire: str  # "xor" | "klap" | "aes" | "tpap" | "unsupported"
+    version: int  # KLAP version or AES login version (1 or 2); 0 for XOR, TPAP and unsupported
     dialect: str  # "iot" | "smart" ("" when the device type says neither)
     device_type: str
     model: str
@@ -116,6 +116,8 @@ def choose_wire(dialect: str, encrypt_type: str | None, lv: Any) -> tuple[str, i
             return "klap", 2
         if enc == "AES":
             return "aes", 2 if level == 2 else 1
+        if enc == "TPAP":  # spoken to over KLAP v2 (tpcloud.lan.tpap says why)
+            return "tpap", 0
     return "unsupported", 0
 
 

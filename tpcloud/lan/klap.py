@@ -12,7 +12,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from tpcloud.errors import AuthError, ProtocolError, WireRefused
+from tpcloud.errors import AuthError, HandshakeRefused, ProtocolError
 from tpcloud.lan.transport import AUTH_HINT, HANDSHAKE_REFUSED, http_post, json_object, session_cookie
 
 if TYPE_CHECKING:
@@ -188,7 +188,7 @@ class KlapTransport:
             self._client, f"{self._base}/handshake1", local_seed, timeout=self.timeout
         )
         if response.status_code in HANDSHAKE_REFUSED:
-            raise WireRefused(f"{self.host} refused the KLAP handshake (HTTP {response.status_code})")
+            raise HandshakeRefused(f"{self.host} refused the KLAP handshake (HTTP {response.status_code})")
         if response.status_code != 200:
             raise ProtocolError(f"{self.host} answered KLAP handshake1 with HTTP {response.status_code}")
         reply = response.content

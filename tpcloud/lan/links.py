@@ -50,6 +50,12 @@ def _aes(found: "Found", timeout: float, http: "httpx.AsyncClient", credentials:
     )
 
 
+def _tpap(found: "Found", timeout: float, http: "httpx.AsyncClient", credentials: Any) -> Transport:
+    from tpcloud.lan.tpap import TpapTransport
+
+    return TpapTransport(found.host, found.port, credentials=credentials, client=http, timeout=timeout)
+
+
 class Wire(NamedTuple):
     """How to make a wire's transport, and whether it speaks HTTP (and keeps a session)."""
 
@@ -57,7 +63,9 @@ class Wire(NamedTuple):
     over_http: bool
 
 
-WIRES: dict[str, Wire] = {"xor": Wire(_xor, False), "klap": Wire(_klap, True), "aes": Wire(_aes, True)}
+WIRES: dict[str, Wire] = {
+    "xor": Wire(_xor, False), "klap": Wire(_klap, True), "aes": Wire(_aes, True), "tpap": Wire(_tpap, True),
+}
 
 
 def new_terminal_uuid() -> str:

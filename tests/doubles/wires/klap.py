@@ -80,6 +80,9 @@ class KlapServer(HttpEmulator):
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
         self.fault = fault
+        # Firmware that advertises TPAP answers KLAP only while the Tapo app's "Third-Party
+        # Compatibility" is on; off, handshake1 gets 403 (go-tapo-exporter#5, a P304M on 1.4.0).
+        self.third_party_compatibility = True
         self.device = device
         self.version = version if version is not None else (2 if _is_smart(device) else 1)
         if self.version not in (1, 2):
@@ -173,6 +176,8 @@ class KlapServer(HttpEmulator):
 
     def _handshake1(self, req: HttpRequest) -> HttpResponse:
         self.handshake1_count += 1
+        if not self.third_party_compatibility:
+            return self._reject(403, req.path, "TPAP firmware, Third-Party Compatibility off")
         if len(req.body) != 16:
             return self._reject(400, req.path, f"local seed of {len(req.body)} bytes")
         local_seed = req.body
