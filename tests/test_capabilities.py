@@ -207,6 +207,22 @@ def test_a_device_without_a_meter_says_so(fake):
         run(energy.reading(TODAY), fake())
 
 
+@pytest.mark.parametrize("exchange, what", [
+    (energy.reading(TODAY), "energy meter"),
+    (energy.history(energy.DAILY, 2025, 6, TODAY), "energy history"),
+])
+def test_a_smart_device_answering_params_error_has_no_meter(exchange, what):
+    # python-kasa smart/modules/energy.py counts PARAMS_ERROR (-1008) as a method the device
+    # lacks (_OPTIONAL_METHOD_ERRORS), as an S515D answers; only for energy, where it means that.
+    plug = SmartDevice.from_fixture("P100(US)_1.0.0_1.4.0.json")
+
+    async def send(request):
+        return {"error_code": -1008}
+
+    with pytest.raises(errors.DeviceError, match=f"^the device has no {what}$"):
+        asyncio.run(exchange(target_of(plug), send))
+
+
 def test_a_device_error_that_is_not_a_missing_meter_is_kept():
     plug = IotDevice.from_fixture("HS110(EU)_4.0_1.0.4.json")
     with pytest.raises(errors.DeviceError, match="err_code -3"):
@@ -297,3 +313,10 @@ def test_a_kasa_bulb_change_is_one_request_and_its_reply_is_the_new_state():
         "transition_period": 0,
     }}}
 
+
+
+def test_a_kl135_takes_2500_to_9000_kelvin():
+    # python-kasa 0.12's model table: KL135 2500-9000 K (it was 2500-6500 K here).
+    sysinfo = {"model": "KL135(US)", "light_state": {"on_off": 1}, "is_dimmable": 1, "is_color": 1,
+               "is_variable_color_temp": 1}
+    assert light.IotLight().abilities(sysinfo).temp_range == (2500, 9000)

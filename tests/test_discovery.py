@@ -243,9 +243,25 @@ def test_parse_9999_garbage(plain):
     ("smart", "XOR", None, ("unsupported", 0)),
     ("smart", "", None, ("unsupported", 0)),
     ("", "KLAP", 2, ("unsupported", 0)),
+    ("iot", "KLAP", "2", ("klap", 1)),
 ])
 def test_choose_wire(dialect, enc, lv, expected):
     assert choose_wire(dialect, enc, lv) == expected
+
+
+def test_a_kasa_device_saying_new_klap_hashes_with_v2():
+    # An HS300 after a firmware update: "encrypt_type: KLAP, new_klap: 1, lv: 2" (home-assistant/
+    # core#153390); with new_klap alone it still refuses v1 (python-kasa #1740).
+    assert choose_wire("iot", "KLAP", None, 1) == ("klap", 2)
+    assert choose_wire("iot", "KLAP", None, 0) == ("klap", 1)
+    assert choose_wire("smart", "KLAP", None, 1) == ("klap", 2)
+
+
+def test_every_discovery_socket_may_broadcast():
+    # A /25's broadcast address ends in .127: which target is a broadcast cannot be told, so
+    # every socket may send to one (nothing is sent here).
+    with discovery.open_socket() as sock:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST) != 0
 
 
 # ------------------------------------------------------------------ Found

@@ -425,3 +425,38 @@ def test_a_closed_port_is_a_refused_wire(wire):
 
     with pytest.raises(errors.WireRefused, match="cannot connect"):
         run(main())
+
+
+# Firmware variations python-kasa's aestransport.py allows for: no session cookie from the
+# handshake, and inner replies in plain JSON ("Received unencrypted response over secure
+# passthrough").
+
+def test_aes_without_a_session_cookie():
+    with aes_server(cookie_style="none") as server:
+        replies, _ = with_transport(server, twice)
+        assert replies[0]["result"]["model"] == replies[1]["result"]["model"]
+        assert server.stats["handshakes"] == 1
+
+
+def test_aes_replies_in_plain_json_are_taken_as_they_are():
+    with aes_server() as server:
+        server.plain_replies = True
+        replies, _ = with_transport(server, twice)
+        assert replies[0]["error_code"] == 0 and "model" in replies[0]["result"]
+
+
+def test_an_aes_session_without_a_cookie_is_kept_and_resumed():
+    with aes_server(cookie_style="none") as server:
+        async def first(transport):
+            await ask(transport)
+            return transport.export_session()
+
+        state = with_transport(server, first)
+        assert state["cookie"] is None
+
+        async def resumed(transport):
+            assert transport.restore_session(state) is True
+            return await ask(transport)
+
+        assert with_transport(server, resumed)["error_code"] == 0
+        assert server.stats["handshakes"] == 1

@@ -75,7 +75,8 @@ def test_a_sysinfo_tells_a_light_strip_by_its_length_or_its_model():
 
 
 def test_power_requests_go_to_the_light_strip_module():
-    assert iot.power_request(True, bulb=True, strip=True) == {STRIP: {"set_light_state": {"on_off": 1, "ignore_default": 1}}}
+    # A plain "on" restores the light's own default (python-kasa iotbulb.py: ignore_default 0).
+    assert iot.power_request(True, bulb=True, strip=True) == {STRIP: {"set_light_state": {"on_off": 1, "ignore_default": 0}}}
     assert iot.power_request(False, bulb=True, strip=True) == {STRIP: {"set_light_state": {"on_off": 0, "ignore_default": 1}}}
     assert iot.power_request(False, bulb=True) == {BULB: {"transition_light_state": {"on_off": 0, "ignore_default": 1}}}
 
@@ -206,14 +207,14 @@ def test_switch_a_strip_on_and_off(resident, strip, via, route):
     assert resident("switch", "TV Strip", "off", "--via", via).stdout.strip() == "TV Strip: off"
     assert not strip.is_on()
     assert lit(strip) == [
-        {STRIP: {"set_light_state": {"on_off": 1, "ignore_default": 1}}},
+        {STRIP: {"set_light_state": {"on_off": 1, "ignore_default": 0}}},
         {STRIP: {"set_light_state": {"on_off": 0, "ignore_default": 1}}},
     ]
 
 
 def test_toggle_reads_the_strip_then_switches_it(resident, strip):
     assert resident("switch", "TV Strip", "toggle").stdout.strip() == "TV Strip: on"
-    assert strip.requests[-2:] == [SYSINFO, {STRIP: {"set_light_state": {"on_off": 1, "ignore_default": 1}}}]
+    assert strip.requests[-2:] == [SYSINFO, {STRIP: {"set_light_state": {"on_off": 1, "ignore_default": 0}}}]
     assert strip.is_on()
 
 
@@ -221,8 +222,8 @@ def test_a_strip_among_other_devices_switches_with_its_own_module(resident, hous
     result = resident("switch", "TV Strip", "Hall Bulb", "on")
     assert result.code == 0, result
     assert strip.is_on() and house_bulb.is_on()
-    assert lit(strip)[-1] == {STRIP: {"set_light_state": {"on_off": 1, "ignore_default": 1}}}
-    assert lit(house_bulb)[-1] == {BULB: {"transition_light_state": {"on_off": 1, "ignore_default": 1}}}
+    assert lit(strip)[-1] == {STRIP: {"set_light_state": {"on_off": 1, "ignore_default": 0}}}
+    assert lit(house_bulb)[-1] == {BULB: {"transition_light_state": {"on_off": 1, "ignore_default": 0}}}
 
 
 def test_state_of_a_strip(resident, strip):

@@ -426,8 +426,8 @@ def test_switch_many_builds_each_dialects_power_request_and_returns_outcomes_in_
     state = int(on)
     assert router.requests == [  # no reads: on and off need none
         (DESK, {"system": {"set_relay_state": {"state": state}}}),
-        (BULB, {BULB_SERVICE: {"transition_light_state": {"on_off": state, "ignore_default": 1}}}),
-        (SHELF, {STRIP_SERVICE: {"set_light_state": {"on_off": state, "ignore_default": 1}}}),
+        (BULB, {BULB_SERVICE: {"transition_light_state": {"on_off": state, "ignore_default": 1 - state}}}),
+        (SHELF, {STRIP_SERVICE: {"set_light_state": {"on_off": state, "ignore_default": 1 - state}}}),
         (STRIP, {"context": {"child_ids": [f"{STRIP}01"]}, "system": {"set_relay_state": {"state": state}}}),
         (TAPO, {"method": "set_device_info", "params": {"device_on": on}}),
         (TSTRIP, {"method": "control_child", "params": {
@@ -463,7 +463,7 @@ def test_toggle_reads_each_state_then_switches_to_the_opposite(tmp_path):
             "requestData": {"method": "set_device_info", "params": {"device_on": False}},
         }},
     ]
-    assert router.of(BULB) == [SYSINFO, {BULB_SERVICE: {"transition_light_state": {"on_off": 1, "ignore_default": 1}}}]
+    assert router.of(BULB) == [SYSINFO, {BULB_SERVICE: {"transition_light_state": {"on_off": 1, "ignore_default": 0}}}]
 
 
 def test_one_failing_device_does_not_stop_the_others_and_errors_name_their_target(tmp_path):

@@ -29,17 +29,18 @@ Exchange = Callable[["Target", Send], Awaitable[T]]
 _ABSENT = frozenset({-1, -2, -1002})
 
 
-def absent(exc: DeviceError) -> bool:
-    """Whether the device refused because it has no such module or method (not for a bad value)."""
-    return exc.code in _ABSENT
+def absent(exc: DeviceError, also: frozenset[int] = frozenset()) -> bool:
+    """Whether the device refused because it has no such module or method (not for a bad value);
+    ALSO: codes a capability knows some devices answer for a method they lack."""
+    return exc.code in _ABSENT or exc.code in also
 
 
 @contextmanager
-def lacking(what: str) -> Iterator[None]:
+def lacking(what: str, *, also: frozenset[int] = frozenset()) -> Iterator[None]:
     """Turn a device's "no such module/method" into "the device has no WHAT" (exit 5), not a bare code."""
     try:
         yield
     except DeviceError as exc:
-        if not absent(exc):
+        if not absent(exc, also):
             raise
         raise DeviceError(f"the device has no {what}", code=exc.code) from None

@@ -214,6 +214,11 @@ def smart_history_data(result: dict[str, Any]) -> list[float]:
     return [wh / 1000 for wh in data]
 
 
+# SMART devices without a meter method may answer it -1008 (params error) instead of -1002, as
+# python-kasa's energy module allows (smart/modules/energy.py, _OPTIONAL_METHOD_ERRORS; an S515D).
+_SMART_ABSENT = frozenset({-1008})
+
+
 class SmartMeter(Meter):
     async def _ask(self, target: Target, send: Send, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         request = {"method": method, **({"params": params} if params else {})}
@@ -223,12 +228,12 @@ class SmartMeter(Meter):
         return result
 
     async def reading(self, target: Target, send: Send, today: datetime.date) -> Reading:
-        with lacking(WHAT):
+        with lacking(WHAT, also=_SMART_ABSENT):
             usage = await self._ask(target, send, "get_energy_usage")
         try:  # voltage and current: only some models (KP125M, P110M) have get_emeter_data
             data = await self._ask(target, send, "get_emeter_data")
         except DeviceError as exc:
-            if not absent(exc):
+            if not absent(exc, _SMART_ABSENT):
                 raise
             data = {}
         power = _number(usage, "current_power")
@@ -245,7 +250,7 @@ class SmartMeter(Meter):
         first = datetime.date(year, 3 * ((month - 1) // 3) + 1 if period == DAILY else 1, 1)
         stamp = int(datetime.datetime(first.year, first.month, first.day).timestamp())
         params = {"start_timestamp": stamp, "end_timestamp": stamp, "interval": 1440 if period == DAILY else 43200}
-        with lacking("energy history"):
+        with lacking("energy history", also=_SMART_ABSENT):
             kwh = smart_history_data(await self._ask(target, send, "get_energy_data", params))
         if period == MONTHLY:
             return History(period, year, None, tuple((f"{year}-{n + 1:02d}", v) for n, v in enumerate(kwh[:12])))

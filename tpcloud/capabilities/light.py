@@ -24,7 +24,7 @@ DIMMER = "smartlife.iot.dimmer"
 # python-kasa lists them), by model prefix; another model gets the range every one of them has.
 _KELVIN = {
     "KL120(US)": (2700, 5000), "KL120(EU)": (2700, 6500), "LB120": (2700, 6500), "KL125": (2500, 6500),
-    "KL135": (2500, 6500), "KL130": (2500, 9000), "LB130": (2500, 9000), "LB230": (2500, 9000),
+    "KL135": (2500, 9000), "KL130": (2500, 9000), "LB130": (2500, 9000), "LB230": (2500, 9000),
     "KB130": (2500, 9000), "KL400L5": (2500, 9000), "KL420": (2500, 9000), "KL430": (2500, 9000),
 }
 _COMMON_KELVIN = (2700, 5000)

@@ -41,7 +41,7 @@ _CLOUD_ERRORS: dict[int, tuple[type[errors.TpcloudError], str, str | None]] = {
     -20652: (errors.TokenRejected, "the cloud token is not valid", _LOGIN_HINT),
     -20655: (errors.RefreshTokenRejected, "the cloud refresh token has expired", _LOGIN_HINT),
     -20656: (errors.RefreshTokenRejected, "the cloud refresh token is not valid", _LOGIN_HINT),
-    -20571: (errors.DeviceOffline, "the cloud cannot reach the device (-20571 Device is offline)", "check that it is powered and on Wi-Fi; Tapo devices never answer through the cloud"),
+    -20571: (errors.DeviceOffline, "the cloud cannot reach the device (-20571 Device is offline)", "check that it is powered and on Wi-Fi; the Kasa cloud answers this way for Tapo devices, which tpcloud reaches on the LAN"),
     -20580: (errors.DeviceNotBound, "the device is not bound to this account", "run `tpcloud list --refresh`"),
     -20501: (errors.DeviceNotBound, "the cloud does not know this device id", "run `tpcloud list --refresh`"),
     -20002: (errors.CloudBusy, "the cloud timed out", "try again in a minute"),

@@ -53,9 +53,15 @@ def is_light_strip(sysinfo: dict[str, Any]) -> bool:
 
 
 def power_request(on: bool, *, bulb: bool, strip: bool = False) -> dict[str, Any]:
-    """Switch a plug, strip outlet or dimmer (relay), a bulb or a light strip (its light) on or off."""
+    """Switch a plug, strip outlet or dimmer (relay), a bulb or a light strip (its light) on or off.
+
+    A light switched on with nothing else asked comes back as its own "default on" setting says
+    (``ignore_default`` 0, as python-kasa's ``iotbulb.py`` does: "we do not want to set
+    ignore_default to ensure we restore the previous state"); switched off, or to a given light,
+    the request's own values count (1).
+    """
     if bulb or strip:
-        return light_service(strip=strip).request({"on_off": int(on), "ignore_default": 1})
+        return light_service(strip=strip).request({"on_off": int(on), "ignore_default": 0 if on else 1})
     return {"system": {"set_relay_state": {"state": int(on)}}}
 
 

@@ -192,11 +192,25 @@ class AesTransport:
         result = outer.get("result")
         if not isinstance(result, dict) or not isinstance(result.get("response"), str):
             raise ProtocolError(f"securePassthrough reply from {self.host} has no response")
-        reply = self._cipher.decrypt(result["response"])
+        reply = self._inner_reply(result["response"])
         code = error_code(json_object(reply, f"securePassthrough reply from {self.host}"))
         if code in SESSION_EXPIRED_CODES:
             raise _SessionExpired(code)
         return reply
+
+    def _inner_reply(self, response: str) -> bytes:
+        """The decrypted reply; some firmware answers in plain JSON instead, which is taken as it
+        is (python-kasa aestransport.py: "Received unencrypted response over secure passthrough")."""
+        assert self._cipher is not None
+        try:
+            return self._cipher.decrypt(response)
+        except ProtocolError:
+            plain = response.encode()
+            try:
+                json_object(plain, "")
+            except ProtocolError:
+                raise ProtocolError(f"securePassthrough reply from {self.host} does not decrypt with the session key") from None
+            return plain
 
     async def _handshake(self) -> None:
         private_key = new_rsa_key()
@@ -218,9 +232,7 @@ class AesTransport:
         result = reply.get("result")
         if not isinstance(result, dict) or not isinstance(result.get("key"), str):
             raise ProtocolError(f"handshake reply from {self.host} has no key")
-        cookie, expires_at = session_cookie(response)
-        if cookie is None:
-            raise ProtocolError(f"handshake reply from {self.host} set no session cookie")
+        cookie, expires_at = session_cookie(response)  # some firmware sets none: then none is sent
         self._cipher = AesCipher(*decode_handshake_key(result["key"], private_key))
         self._cookie = cookie
         self._expires_at = expires_at
@@ -259,7 +271,7 @@ class AesTransport:
 
     def export_session(self) -> dict[str, Any] | None:
         """The logged-in session as plain data, so a later command can skip handshake and login."""
-        if self._cipher is None or self._token is None or self._cookie is None:
+        if self._cipher is None or self._token is None:
             return None
         if time.time() >= self._expires_at:
             return None
@@ -270,7 +282,7 @@ class AesTransport:
             "login_version": self.login_version,
             "key": self._cipher.key.hex(),
             "iv": self._cipher.iv.hex(),
-            "cookie": list(self._cookie),
+            "cookie": list(self._cookie) if self._cookie else None,
             "token": self._token,
             "expires_at": int(self._expires_at),
             "matched_default_account": self.matched_default_account,
@@ -284,7 +296,7 @@ class AesTransport:
             ):
                 return False
             cipher = AesCipher(bytes.fromhex(state["key"]), bytes.fromhex(state["iv"]))
-            name, value = state["cookie"]
+            cookie = (str(state["cookie"][0]), str(state["cookie"][1])) if state["cookie"] else None
             token = state["token"]
             expires_at = float(state["expires_at"])
             is_default = bool(state["matched_default_account"])
@@ -292,7 +304,7 @@ class AesTransport:
             return False
         if not isinstance(token, str) or not token or time.time() >= expires_at:
             return False
-        self._cipher, self._cookie, self._token = cipher, (str(name), str(value)), token
+        self._cipher, self._cookie, self._token = cipher, cookie, token
         self._expires_at = expires_at
         self.matched_default_account = is_default
         return True

@@ -102,15 +102,20 @@ class Found:
 # ---------------------------------------------------------------------------------- the wire
 
 
-def choose_wire(dialect: str, encrypt_type: str | None, lv: Any) -> tuple[str, int]:
-    """Wire and version for a device, per protocols.md §7; ("unsupported", 0) when none fits."""
+def choose_wire(dialect: str, encrypt_type: str | None, lv: Any, new_klap: Any = None) -> tuple[str, int]:
+    """Wire and version for a device, per protocols.md §7; ("unsupported", 0) when none fits.
+
+    A Kasa (IOT) device on KLAP hashes with v1, unless it says otherwise: ``lv`` 2 or more, or
+    ``new_klap`` 1, which firmware-updated HS300s send (home-assistant/core#153390; python-kasa
+    #1731 and #1740: those devices refuse v1, which python-kasa's fixed IOT.KLAP mapping sends).
+    """
     enc = (encrypt_type or "").strip().upper()
     level = lv if isinstance(lv, int) and not isinstance(lv, bool) else None
     if dialect == "iot":
         if enc == "XOR":
             return "xor", 0
         if enc == "KLAP":
-            return "klap", 2 if level is not None and level >= 2 else 1
+            return "klap", 2 if (level is not None and level >= 2) or new_klap == 1 else 1
     elif dialect == "smart":
         if enc == "KLAP":
             return "klap", 2
@@ -187,7 +192,7 @@ def parse_20002(data: bytes, host: str) -> Found:
     if isinstance(http_port, bool) or not isinstance(http_port, int) or not 0 < http_port < 65536:
         http_port = DEFAULT_HTTP_PORT
     dialect = dialect_name(device_type)
-    wire, version = choose_wire(dialect, encrypt_type, schm.get("lv"))
+    wire, version = choose_wire(dialect, encrypt_type, schm.get("lv"), schm.get("new_klap"))
     return Found(
         host=host,
         port=PORT_9999 if wire == "xor" else http_port,
@@ -285,12 +290,13 @@ async def _resolve(targets: Sequence[str], deadline: float) -> list[str]:
     return out
 
 
-def _open_socket(broadcast: bool) -> socket.socket:
+def open_socket() -> socket.socket:
+    """A UDP socket that may send to a broadcast address: whether a target is one (a /25's ends
+    in .127) cannot be told from the address alone, so every discovery socket may."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
-        if broadcast:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         sock.bind(("0.0.0.0", 0))
     except BaseException:
         sock.close()
@@ -325,7 +331,6 @@ async def discover(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     addresses = await _resolve(targets, deadline)
-    broadcast = any(a.endswith(".255") for a in addresses)
 
     answers: dict[str, dict[str, Found]] = {"9999": {}, "20002": {}}
 
@@ -351,7 +356,7 @@ async def discover(
         for kind in probes:
             receiver = _Receiver(kind, on_datagram, say)
             try:
-                sock = _open_socket(broadcast)
+                sock = open_socket()
             except OSError as exc:
                 raise NetworkError(f"cannot open a UDP socket for discovery ({exc.strerror or exc})") from None
             try:

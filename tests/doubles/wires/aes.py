@@ -89,7 +89,10 @@ class AesServer(HttpEmulator):
         self.accepts = accepts
         self.reject_all_auth = False
         self.session_timeout = session_timeout
-        self.cookie_style = cookie_style
+        self.cookie_style = cookie_style  # "single", "split" (two headers) or "none"
+        self._cookieless_sid = ""
+        # Inner replies in plain JSON instead of encrypted, as some firmware answers.
+        self.plain_replies = False
         self.expired_code = SESSION_TIMEOUT
         self.next_key_iv: bytes | None = None  # fix the next handshake's 32 bytes (tests)
         self.sessions: dict[str, AesSession] = {}
@@ -173,7 +176,10 @@ class AesServer(HttpEmulator):
             self.sessions[sid] = AesSession(sid, key_iv[:16], key_iv[16:], self.session_timeout)
         encrypted = rsa_encrypt_for_client(str(pem), key_iv)
         self._record("handshake", session=sid, key_size=key.key_size)
-        if self.cookie_style == "single":
+        if self.cookie_style == "none":  # firmware that sets no cookie: its one session is the latest
+            self._cookieless_sid = sid
+            cookies = []
+        elif self.cookie_style == "single":
             cookies = [("Set-Cookie", f"TP_SESSIONID={sid};TIMEOUT={self.session_timeout}")]
         else:
             cookies = [("Set-Cookie", f"TP_SESSIONID={sid}"),
@@ -184,6 +190,8 @@ class AesServer(HttpEmulator):
     def _passthrough(self, req: HttpRequest, params: dict) -> HttpResponse:
         self.request_count += 1
         sid = req.cookies.get("TP_SESSIONID") or req.cookies.get("SESSIONID") or ""
+        if self.cookie_style == "none":
+            sid = sid or self._cookieless_sid
         with self._lock:
             sess = self.sessions.get(sid)
             if sess is not None and time.monotonic() > sess.expires:
@@ -217,7 +225,10 @@ class AesServer(HttpEmulator):
         else:
             reply = self.device.handle(inner)
             self._record("request", session=sid, request=inner, response=reply)
-        out = aes_cbc_encrypt(sess.key, sess.iv, json.dumps(reply, separators=(",", ":")).encode())
+        text = json.dumps(reply, separators=(",", ":"))
+        if self.plain_replies:  # firmware that answers unencrypted (python-kasa aestransport.py)
+            return self._json({"error_code": 0, "result": {"response": text}})
+        out = aes_cbc_encrypt(sess.key, sess.iv, text.encode())
         return self._json({"error_code": 0,
                            "result": {"response": base64.b64encode(out).decode()}})
 
