@@ -88,3 +88,17 @@ def test_an_unreadable_extra_ca_file_is_a_usage_error(tmp_path):
     bad.write_text("hello")
     with pytest.raises(errors.UsageError, match=v2.CA_FILE_VAR):
         v2.ssl_context([str(bad)])
+
+
+@pytest.mark.parametrize("document, code, msg", [
+    ({"error_code": 0, "result": {"errorCode": "-20601", "errorMsg": "Incorrect password"}}, -20601, "Incorrect password"),
+    ({"error_code": 0, "result": {"errorCode": -20661, "msg": "locked"}}, -20661, "locked"),
+    ({"error_code": 0, "result": {"errorCode": "0", "token": "t"}}, 0, None),
+    ({"error_code": 0, "result": {"errorCode": "not a number"}}, 0, None),
+    ({"error_code": 0, "result": {"errorCode": True}}, 0, None),
+    ({"error_code": -20651, "msg": "Token expired", "result": {"errorCode": "-1"}}, -20651, "Token expired"),
+])
+def test_one_reader_for_both_error_shapes(document, code, msg):
+    lifted = v2._unnested(document)
+    assert lifted["error_code"] == code
+    assert lifted.get("msg") == msg

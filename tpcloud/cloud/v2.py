@@ -132,6 +132,23 @@ def _mfa_required(result: dict[str, Any]) -> errors.MfaRequired:
     )
 
 
+def _unnested(document: dict[str, Any]) -> dict[str, Any]:
+    """DOCUMENT with a failure nested in its result (``result.errorCode``) lifted to the top, so
+    one reader serves both shapes; a document without one is returned as it is."""
+    result = document.get("result")
+    if document["error_code"] != 0 or not isinstance(result, dict):
+        return document
+    nested = result.get("errorCode")
+    try:
+        code = int(str(nested).strip()) if nested is not None and not isinstance(nested, bool) else 0
+    except ValueError:
+        return document
+    if code == 0:
+        return document
+    message = result.get("errorMsg") if isinstance(result.get("errorMsg"), str) else result.get("msg")
+    return {**document, "error_code": code, "msg": message if isinstance(message, str) else None}
+
+
 class V2Client(CloudClient):
     """Calls the V2 API: signed requests, account calls on the regional server, paged lists."""
 
@@ -166,14 +183,20 @@ class V2Client(CloudClient):
         return {"Content-Type": "application/json;charset=UTF-8", **signed}
 
     def _parse_reply(self, reply: Reply, what: str) -> dict[str, Any]:
-        """The result; a region redirect or a 2-step verification demand (either shape) is raised."""
-        document = document_of(reply, what)
+        """The result; an error in either shape the cloud uses is raised as the same error.
+
+        The real cloud often answers account calls with ``error_code`` 0 and the failure inside:
+        ``result.errorCode`` (a string or a number) and ``errorMsg`` (piekstra/tplink-cloud-cli
+        023b004 ``client.rs``; dimme/tapo-cli#3 shows ``"-20212"`` with ``appServerUrl``), and
+        asks for a 2-step code with ``result.MFAProcessId`` alone (ioBroker.tapo, tapo-cli).
+        """
+        document = _unnested(document_of(reply, what))
         result = document.get("result")
         if isinstance(result, dict):
             code = document["error_code"]
             if code == _WRONG_REGION and isinstance(result.get("appServerUrl"), str):
                 raise _WrongRegion(what, result["appServerUrl"])
-            if code == _MFA_CODE or str(result.get("errorCode")) == str(_MFA_CODE):
+            if code == _MFA_CODE or (code == 0 and result.get("MFAProcessId") and not result.get("token")):
                 raise _mfa_required(result)
         return result_of(document, what)
 

@@ -21,8 +21,13 @@ getPushVC4TerminalMFA, checkMFACodeAndLogin, refreshToken}``, ``/api/v2/common/g
 V1-style ``passthrough``. A login on a server other than the account's answers ``-20212`` with
 the right ``appServerUrl`` (``redirect_to`` overrides it, for a hostile redirect).
 
+``errors="nested"`` answers every failed account call as the real cloud often does: HTTP 200,
+``error_code 0``, and the failure in ``result.errorCode`` (a string) and ``result.errorMsg``, next
+to whatever the result carried (``appServerUrl`` for -20212).
+
 2-step verification (``mfa="nested"``: HTTP 200, ``error_code 0``, ``result.errorCode "-20677"``
-with ``MFAProcessId`` and ``supportedMFATypes``; ``mfa="top"``: ``error_code -20677`` with
+with ``MFAProcessId`` and ``supportedMFATypes``; ``mfa="process_id"``: ``error_code 0`` and only
+``MFAProcessId`` and ``supportedMFATypes``; ``mfa="top"``: ``error_code -20677`` with
 ``result.mfaType``) is asked of every terminalUUID not yet bound. A code request "sends" a
 6-digit code (``codes_sent``, the mailbox) bound to that terminalUUID (and process id); a right
 ``checkMFACodeAndLogin`` with ``terminalBindEnabled`` binds the terminal and logs it in. A wrong
@@ -76,16 +81,21 @@ class FakeCloudV2:
         *,
         mfa: str | None = None,
         mfa_types: tuple[int, ...] = (1, 2),
+        errors: str = "top",
         page_cap: int = 3,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.cloud = cloud
         self.mfa = mfa
         self.mfa_types = mfa_types
+        if errors not in ("top", "nested"):
+            raise ValueError("errors is 'top' or 'nested'")
+        self.errors = errors
         self.page_cap = page_cap
         self.tls = tls
         self.secret_key = SECRET_KEY  # change it to make every signature wrong
         self.status_points_to = "regional"  # "login" makes the client meet -20212
+        self.refuse_login: tuple[int, str] | None = None  # e.g. (-20661, "Account is locked")
         self.redirect_to: str | None = None
         self.codes_sent: list[tuple[int, str]] = []
         self.bound_terminals: set[str] = set()
@@ -160,6 +170,14 @@ class FakeCloudV2:
 
     # -- the API -----------------------------------------------------------------------------
     def answer(self, server: str, path: str, body: Any, token: str | None) -> dict:
+        reply = self._answer(server, path, body, token)
+        if self.errors == "nested" and path.startswith("/api/v2/account/") and reply["error_code"] != 0:
+            # As the real cloud answers account calls: HTTP 200, error_code 0, the failure inside.
+            result = {**(reply.get("result") or {}), "errorCode": str(reply["error_code"]), "errorMsg": reply.get("msg", "")}
+            reply = {"error_code": 0, "result": result}
+        return reply
+
+    def _answer(self, server: str, path: str, body: Any, token: str | None) -> dict:
         handlers = {
             "/api/v2/account/getAccountStatusAndUrl": self._status,
             "/api/v2/account/login": self._login,
@@ -197,6 +215,8 @@ class FakeCloudV2:
             return {"error_code": -20212, "msg": "Account is in another region",
                     "result": {"appServerUrl": self.redirect_to or self.regional_url}}
         self._account(params)
+        if self.refuse_login is not None:
+            raise CloudError(*self.refuse_login)
         FakeCloud._require(params, "terminalUUID")
         terminal = params["terminalUUID"]
         if self.mfa and terminal not in self.bound_terminals:
@@ -204,9 +224,11 @@ class FakeCloudV2:
         return {"error_code": 0, "result": self._logged_in(terminal)}
 
     def _mfa_signal(self, terminal: str) -> dict:
-        process_id = _secrets.token_hex(16) if self.mfa == "nested" else None
+        process_id = _secrets.token_hex(16) if self.mfa in ("nested", "process_id") else None
         with self._lock:
             self._pending[terminal] = {"process_id": process_id, "code": None, "type": None}
+        if self.mfa == "process_id":  # nothing but the process id says a code is wanted
+            return {"error_code": 0, "result": {"MFAProcessId": process_id, "supportedMFATypes": list(self.mfa_types)}}
         if self.mfa == "nested":
             return {"error_code": 0, "result": {
                 "errorCode": "-20677", "errorMsg": "Login needs MFA", "MFAProcessId": process_id,
