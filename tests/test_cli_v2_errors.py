@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import PASSWORD, USERNAME, Cli, one_line
 from tests.doubles.cloud.v1 import FakeCloud
 from tests.doubles.cloud.v2 import FakeCloudV2
+from tests.terminal import Answer, run_on_terminal
 
 SHAPES = ["top", "nested"]
 
@@ -74,4 +75,27 @@ def test_a_code_asked_for_by_process_id_alone_is_sent_and_finished(tmp_path, clo
         assert f"a 2-step verification code was sent {how}" in one_line(first.stderr)
         done = cli("login", "--code", v2.last_code())
         assert done.code == 0, done
+        assert cli("list").code == 0
+
+
+@pytest.mark.parametrize("code_check", ["bind", "password"])
+@pytest.mark.parametrize("at_a_terminal", [False, True], ids=["script", "terminal"])
+def test_the_code_check_satisfies_both_kinds_of_server(tmp_path, cloud, code_check, at_a_terminal):
+    # One kind wants MFAType + terminalBindEnabled (ioBroker.tapo, tapo-cli), another the
+    # password with the code (piekstra's tplc). tpcloud sends both.
+    with FakeCloudV2(cloud, mfa="nested") as v2:
+        v2.code_check = code_check
+        cli = v2_cli(tmp_path, cloud, v2)
+        if at_a_terminal:
+            status, transcript = run_on_terminal(["login", "-u", USERNAME, "--api", "v2"], cli.env, [
+                Answer(b"Password", lambda: PASSWORD, hidden=True),
+                Answer(b"Verification code", v2.last_code, ready=lambda: bool(v2.codes_sent)),
+            ])
+            assert status == 0, transcript
+        else:
+            assert login(cli).code == 10
+            done = cli("login", "--code", v2.last_code())
+            assert done.code == 0, done
+        (check,) = v2.calls("checkMFACodeAndLogin")
+        assert check.body["cloudPassword"] == PASSWORD and check.body["terminalBindEnabled"] is True
         assert cli("list").code == 0

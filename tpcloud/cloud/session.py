@@ -96,7 +96,7 @@ class CloudSession:
                 raise errors.MfaCodeSent(
                     f"a 2-step verification code was sent {how}", hint="finish with `tpcloud login --code CODE`"
                 ) from None
-            return await self.finish_mfa(ask_code(how))
+            return await self.finish_mfa(ask_code(how), password=password)
         self._keep(result, username, kept_password)
         return result
 
@@ -116,15 +116,21 @@ class CloudSession:
         self._secrets.update({"mfa_pending": json.dumps(pending)})
         return "by e-mail" if mfa_type == MFA_EMAIL else f"to the Kasa/Tapo app ({MFA_NAMES[mfa_type]})"
 
-    async def finish_mfa(self, code: str) -> dict[str, Any]:
-        """Finish the pending login with the verification CODE; it stays pending if the code is refused."""
+    async def finish_mfa(self, code: str, *, password: str | None = None) -> dict[str, Any]:
+        """Finish the pending login with the verification CODE; it stays pending if the code is refused.
+
+        PASSWORD (else the one kept with the pending login, if it was) goes with the code: some
+        servers want it there.
+        """
         pending = pending_mfa(self._secrets)
         if pending is None:
             raise errors.LoginRequired("no login is waiting for a verification code", hint="run `tpcloud login` first")
-        self._redactor.add(code.strip(), pending.get("process_id"), pending.get("password"))
+        password = password or pending.get("password")
+        self._redactor.add(code.strip(), pending.get("process_id"), password)
         try:
             result = await self._client.check_mfa_code(
-                pending["username"], code.strip(), self.terminal_uuid(), pending.get("process_id"), pending["mfa_type"]
+                pending["username"], code.strip(), self.terminal_uuid(), pending.get("process_id"), pending["mfa_type"],
+                password=password,
             )
         except errors.CloudError as exc:
             if type(exc) is not errors.CloudError or exc.code is None:

@@ -250,15 +250,23 @@ class V2Client(CloudClient):
         await self._account(_MFA_SEND[mfa_type], params, _MFA_SEND[mfa_type].rsplit("/", 1)[-1])
 
     async def check_mfa_code(
-        self, username: str, code: str, terminal_uuid: str, process_id: str | None, mfa_type: int
+        self, username: str, code: str, terminal_uuid: str, process_id: str | None, mfa_type: int,
+        *, password: str | None = None,
     ) -> dict[str, Any]:
-        """Finish a login with the code; binds this terminal, so later logins need no code."""
+        """Finish a login with the code; binds this terminal, so later logins need no code.
+
+        Both kinds of server the peers met are answered at once: one wants ``MFAType`` and
+        ``terminalBindEnabled`` with the process id (ioBroker.tapo, tapo-cli), another the
+        account's ``cloudPassword`` with the terminal (piekstra's tplc); each ignores the other's.
+        """
         params: dict[str, Any] = {
             "cloudUserName": username, "code": code, "MFAType": mfa_type,
-            "terminalBindEnabled": True, "terminalUUID": terminal_uuid,
+            "terminalBindEnabled": True, "terminalUUID": terminal_uuid, "refreshTokenNeeded": True,
         }
         if process_id:
             params["MFAProcessId"] = process_id
+        if password:
+            params["cloudPassword"] = password
         return await self._account(MFA_CHECK, params, "checkMFACodeAndLogin")
 
     async def refresh(self, refresh_token: str, terminal_uuid: str) -> dict[str, Any]:

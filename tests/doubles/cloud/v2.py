@@ -96,6 +96,9 @@ class FakeCloudV2:
         self.secret_key = SECRET_KEY  # change it to make every signature wrong
         self.status_points_to = "regional"  # "login" makes the client meet -20212
         self.refuse_login: tuple[int, str] | None = None  # e.g. (-20661, "Account is locked")
+        # What checkMFACodeAndLogin insists on: "bind" (MFAType + terminalBindEnabled, as
+        # ioBroker.tapo and tapo-cli send) or "password" (cloudPassword, as piekstra's tplc sends).
+        self.code_check = "bind"
         self.redirect_to: str | None = None
         self.codes_sent: list[tuple[int, str]] = []
         self.bound_terminals: set[str] = set()
@@ -257,7 +260,10 @@ class FakeCloudV2:
     def _check_code(self, server: str, params: dict) -> dict:
         self._account(params, password=False)
         pending = self._pending_for(params)
-        if params.get("terminalBindEnabled") is not True or params.get("MFAType") != pending["type"]:
+        if self.code_check == "password":  # piekstra's tplc: the password goes with the code
+            if params.get("cloudPassword") != self.cloud.password:
+                raise CloudError(-20601)
+        elif params.get("terminalBindEnabled") is not True or params.get("MFAType") != pending["type"]:
             raise CloudError(-20105)
         if pending["code"] is None or params.get("code") != pending["code"]:
             raise CloudError(WRONG_CODE, "Verification code incorrect")
