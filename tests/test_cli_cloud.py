@@ -335,3 +335,18 @@ def test_help_loads_no_network_or_crypto_library(cli):
     assert result.code == 0 and "Usage" in result.stdout
     for heavy in ("httpx", "cryptography", "keyring", "tabulate", "asyncio"):
         assert heavy not in modules, heavy
+
+
+def test_every_cloud_request_carries_the_apps_parameters_and_user_agent(account, populated_cloud):
+    # piekstra/tplink-cloud-api, which runs against the real cloud, calls the app's parameters
+    # required (its issues #83, #84) and introduces itself as the Android app does.
+    assert account("list", "--refresh").code == 0
+    requests = populated_cloud.calls()
+    assert {r.method for r in requests} >= {"login", "getDeviceList"}
+    terminals = {r.query.get("termID") for r in requests}
+    assert len(terminals) == 1 and None not in terminals  # one terminal, on every request
+    login = populated_cloud.calls("login")[0]
+    assert login.params["terminalUUID"] in terminals
+    for r in requests:
+        assert (r.query["appName"], r.query["netType"]) == ("Kasa_Android", "wifi")
+        assert r.headers["User-Agent"].startswith("Dalvik/2.1.0 (Linux; U; Android")

@@ -46,20 +46,27 @@ def test_a_replayed_nonce_is_rejected_by_the_fake():
     assert caught.value.code == -10000 and [r.signed for r in fake.requests] == [True, False]
 
 
-@pytest.mark.parametrize("page_size", [1, 2, 50])
-def test_every_page_of_the_device_list_is_read_once(page_size):
+def test_the_device_list_is_one_signed_get_device_list_on_the_regional_server():
+    # The form piekstra/tplink-cloud-api verified on the real Kasa cloud: {"method": "getDeviceList"}
+    # POSTed, signed, to the account's app server root, with the token and the app's parameters.
     async def run(fake: FakeCloudV2) -> list:
         async with httpx.AsyncClient() as http:
-            client = _client(fake, http, page_size=page_size)
-            token = (await client.login(fake.cloud.username, fake.cloud.password, "t"))["token"]
+            client = _client(fake, http)
+            client.terminal = lambda: "terminal-1"
+            token = (await client.login(fake.cloud.username, fake.cloud.password, "terminal-1"))["token"]
             return (await client.call("getDeviceList", token=token))["deviceList"]
 
-    with FakeCloud() as cloud, FakeCloudV2(cloud, page_cap=3) as fake:
+    with FakeCloud() as cloud, FakeCloudV2(cloud) as fake:
         for n in range(7):
             cloud.add_iot_device("HS103(US)_2.1_1.1.4.json", f"Plug {n}")
         cloud.add_smart_device("P110(EU)_1.0_1.2.3.json", "Tapo Plug")
         entries = asyncio.run(run(fake))
+        (listing,) = [r for r in fake.requests if r.path == "/"]
     assert sorted(e["deviceId"] for e in entries) == sorted(d.device_id for d in cloud.devices)
+    assert (listing.server, listing.body, listing.signed) == ("regional", {"method": "getDeviceList"}, True)
+    assert listing.query["token"] and listing.query["termID"] == "terminal-1"
+    assert listing.query["appName"] == "Kasa_Android_Mix" and listing.query["appVer"] == "3.4.451"
+    assert listing.headers["User-Agent"].startswith("Dalvik/2.1.0 (Linux; U; Android 14")
 
 
 def test_the_trusted_cas_are_the_system_ones_plus_tp_links():

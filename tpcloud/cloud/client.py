@@ -97,6 +97,14 @@ class CloudClient:
     api = "v1"
     # The server account calls go to; V2 has a regional one, V1 uses base_url for everything.
     app_url: str | None = None
+    # What the Kasa app sends with every request besides the token (plus termID, its terminal),
+    # and as whom it introduces itself: as piekstra/tplink-cloud-api does against the real cloud,
+    # which calls these parameters required (its issues #83, #84).
+    APP_QUERY: Mapping[str, str] = {
+        "appName": "Kasa_Android", "appVer": "1.4.4.607", "netType": "wifi", "ospf": "Android 6.0.1",
+        "locale": "en_US",
+    }
+    USER_AGENT = "Dalvik/2.1.0 (Linux; U; Android 6.0.1; A0001 Build/M4B30X)"
 
     def __init__(
         self,
@@ -110,6 +118,8 @@ class CloudClient:
     ) -> None:
         self._http = http
         self.base_url = base_url
+        # The client's terminalUUID, sent as termID; CloudSession, which keeps it, sets this.
+        self.terminal: Callable[[], str] | None = None
         self._timeout = timeout
         self._log = log
         self._retries = retries
@@ -177,7 +187,16 @@ class CloudClient:
 
     def _headers(self, url: str, content: bytes) -> dict[str, str]:
         """The request's headers; the V2 client adds its signature here."""
-        return {"Content-Type": "application/json"}
+        return {"Content-Type": "application/json", "User-Agent": self.USER_AGENT}
+
+    def _query(self, token: str | None) -> dict[str, str]:
+        """The app's parameters, this terminal's id, and the token when there is one."""
+        query = dict(self.APP_QUERY)
+        if self.terminal is not None:
+            query["termID"] = self.terminal()
+        if token:
+            query["token"] = token
+        return query
 
     def _parse_reply(self, reply: "Reply", what: str) -> dict[str, Any]:
         """The reply's ``result``; the V2 client looks for its own signals first."""
@@ -185,7 +204,7 @@ class CloudClient:
 
     async def _post(self, url: str, body: dict[str, Any], token: str | None) -> "Reply":
         """POST and read the reply, refusing one larger than MAX_REPLY before holding it all."""
-        params = {"token": token} if token else None
+        params = self._query(token)
         payload = json.dumps(body, separators=(",", ":")).encode()
         headers = self._headers(url, payload)
         async with self._http.stream("POST", url, content=payload, headers=headers, params=params) as response:

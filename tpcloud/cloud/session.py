@@ -43,6 +43,7 @@ class CloudSession:
         lock_wait: float = 10.0,
     ) -> None:
         self._client = client
+        client.terminal = self.terminal_uuid
         self._secrets = secrets
         self._redactor = redactor
         self._renewal_lock = renewal_lock

@@ -40,7 +40,6 @@ ACCOUNT_STATUS = "/api/v2/account/getAccountStatusAndUrl"
 LOGIN = "/api/v2/account/login"
 REFRESH = "/api/v2/account/refreshToken"
 MFA_CHECK = "/api/v2/account/checkMFACodeAndLogin"
-DEVICE_PAGE = "/api/v2/common/getDeviceListByPage"
 
 # The ways the cloud sends a verification code, by its MFAType number.
 MFA_PUSH, MFA_EMAIL = 1, 2
@@ -48,15 +47,6 @@ MFA_NAMES = {MFA_EMAIL: "email", MFA_PUSH: "push"}
 _MFA_SEND = {MFA_EMAIL: "/api/v2/account/getEmailVC4TerminalMFA", MFA_PUSH: "/api/v2/account/getPushVC4TerminalMFA"}
 _MFA_CODE = -20677
 _WRONG_REGION = -20212
-
-# What getDeviceListByPage is asked for: Kasa (IOT) and Tapo (SMART) plugs, strips, bulbs, switches.
-DEVICE_TYPES = (
-    "IOT.SMARTPLUGSWITCH", "IOT.SMARTBULB", "IOT.RANGEEXTENDER.SMARTPLUG",
-    "SMART.TAPOPLUG", "SMART.TAPOBULB", "SMART.TAPOSWITCH", "SMART.KASAPLUG", "SMART.KASASWITCH",
-)
-PAGE_SIZE = 50
-# A bound on the pages of one listing, so a cloud that never says "done" cannot loop us forever.
-MAX_PAGES = 40
 
 _CA_PACKAGE = "tpcloud.cloud.certs"
 
@@ -153,6 +143,11 @@ class V2Client(CloudClient):
     """Calls the V2 API: signed requests, account calls on the regional server, paged lists."""
 
     api = "v2"
+    APP_QUERY = {
+        "appName": APP_TYPE, "appVer": APP_VERSION, "netType": "wifi", "ospf": "Android 14", "brand": "TPLINK",
+        "locale": "en_US", "model": "Pixel", "termName": "tpcloud", "termMeta": "tpcloud",
+    }
+    USER_AGENT = "Dalvik/2.1.0 (Linux; U; Android 14; Pixel Build/UP1A)"
 
     def __init__(
         self,
@@ -163,7 +158,6 @@ class V2Client(CloudClient):
         clock: Callable[[], float],
         app_url: str | None = None,
         nonce: Callable[[], str] = lambda: str(uuid.uuid4()),
-        page_size: int = PAGE_SIZE,
         log: Callable[[str], None] | None = None,
         retries: int = 2,
         backoff: float = 0.5,
@@ -173,14 +167,13 @@ class V2Client(CloudClient):
         self.app_url = (app_url or base_url).rstrip("/")
         self._clock = clock
         self._nonce = nonce
-        self._page_size = page_size
 
     # -- the wire ---------------------------------------------------------------------------
 
     def _headers(self, url: str, content: bytes) -> dict[str, str]:
         stamp = str(int(self._clock()))
         signed = signature_headers(content, urlsplit(url).path or "/", timestamp=stamp, nonce=self._nonce())
-        return {"Content-Type": "application/json;charset=UTF-8", **signed}
+        return {"Content-Type": "application/json;charset=UTF-8", "User-Agent": self.USER_AGENT, **signed}
 
     def _parse_reply(self, reply: Reply, what: str) -> dict[str, Any]:
         """The result; an error in either shape the cloud uses is raised as the same error.
@@ -277,25 +270,11 @@ class V2Client(CloudClient):
     async def call(
         self, method: str, params: dict[str, Any] | None = None, *, url: str | None = None, token: str | None = None
     ) -> dict[str, Any]:
-        """A V1-style method, signed; ``getDeviceList`` is answered from getDeviceListByPage."""
-        if method == "getDeviceList":
-            return {"deviceList": await self._device_pages(token)}
-        return await self.request(url or self.app_url, {"method": method, "params": params or {}}, token=token, what=method)
+        """A V1-style method, signed, on the account's regional server (or URL: a device's own).
 
-    async def _device_pages(self, token: str | None) -> list[Any]:
-        """Every page of the account's Kasa and Tapo devices."""
-        entries: list[Any] = []
-        for _ in range(MAX_PAGES):
-            result = await self.request(
-                self.app_url + DEVICE_PAGE,
-                {"deviceTypeList": list(DEVICE_TYPES), "index": len(entries), "limit": self._page_size},
-                token=token, what="getDeviceListByPage",
-            )
-            page = result.get("deviceList")
-            if not isinstance(page, list):
-                raise errors.CloudError("the cloud's device list has no deviceList")
-            entries += page
-            total = result.get("totalNum")
-            if not page or (len(entries) >= total if isinstance(total, int) else len(page) < self._page_size):
-                return entries
-        raise errors.CloudError(f"the cloud's device list goes on past {MAX_PAGES} pages; stopped reading it")
+        The device list is ``{"method": "getDeviceList"}`` posted there, as the peer that verified
+        V2 against the real Kasa cloud sends it (piekstra/tplink-cloud-api 5.x, its issues #84 and
+        #88); ``getDeviceListByPage`` is seen only with the Tapo app's keys on ``-gw`` hosts.
+        """
+        body: dict[str, Any] = {"method": method, **({"params": params} if params is not None else {})}
+        return await self.request(url or self.app_url, body, token=token, what=method)

@@ -16,9 +16,9 @@ AccessKey, a numeric Timestamp, a Nonce never used before and the hex HMAC-SHA1 
 this is not known; the client treats every unknown code alike).
 
 Paths: ``/api/v2/account/{getAccountStatusAndUrl, login, getEmailVC4TerminalMFA,
-getPushVC4TerminalMFA, checkMFACodeAndLogin, refreshToken}``, ``/api/v2/common/getDeviceListByPage``
-(at most ``page_cap`` entries a page whatever the limit, with ``totalNum``), and ``/`` for the
-V1-style ``passthrough``. A login on a server other than the account's answers ``-20212`` with
+getPushVC4TerminalMFA, checkMFACodeAndLogin, refreshToken}``, and ``/`` for the V1-style
+``getDeviceList`` and ``passthrough`` (the form piekstra/tplink-cloud-api verified on the real
+Kasa cloud). A login on a server other than the account's answers ``-20212`` with
 the right ``appServerUrl`` (``redirect_to`` overrides it, for a hostile redirect).
 
 ``errors="nested"`` answers every failed account call as the real cloud often does: HTTP 200,
@@ -69,6 +69,7 @@ class V2Request:
     token: str | None
     headers: dict
     signed: bool
+    query: dict = field(default_factory=dict)
     reply: dict = field(default_factory=dict)
 
 
@@ -82,7 +83,6 @@ class FakeCloudV2:
         mfa: str | None = None,
         mfa_types: tuple[int, ...] = (1, 2),
         errors: str = "top",
-        page_cap: int = 3,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.cloud = cloud
@@ -91,7 +91,6 @@ class FakeCloudV2:
         if errors not in ("top", "nested"):
             raise ValueError("errors is 'top' or 'nested'")
         self.errors = errors
-        self.page_cap = page_cap
         self.tls = tls
         self.secret_key = SECRET_KEY  # change it to make every signature wrong
         self.status_points_to = "regional"  # "login" makes the client meet -20212
@@ -192,8 +191,6 @@ class FakeCloudV2:
         try:
             if not isinstance(body, dict):
                 raise CloudError(-10100)
-            if path == "/api/v2/common/getDeviceListByPage":
-                return {"error_code": 0, "result": self._device_page(server, body, token)}
             if path == "/":
                 return self._v1_style(server, body, token)
             if path not in handlers:
@@ -282,18 +279,17 @@ class FakeCloudV2:
     def _refresh(self, server: str, params: dict) -> dict:
         return {"error_code": 0, "result": self.cloud._refresh_token(server, params, None)}
 
-    def _device_page(self, server: str, params: dict, token: str | None) -> dict:
+    def _devices(self, token: str | None) -> list[dict]:
         with self.cloud._lock:
             self.cloud._check_token(token)
-        types, index, limit = params.get("deviceTypeList"), params.get("index"), params.get("limit")
-        if not isinstance(types, list) or not isinstance(index, int) or not isinstance(limit, int) or limit < 1:
-            raise CloudError(-20105)
-        entries = [e for e in self.cloud.device_list() if e["deviceType"] in types]
+        entries = self.cloud.device_list()
         for entry in entries:  # each device is reached through the V2 server of its region
             entry["appServerUrl"] = self.server_url("regional" if entry["deviceRegion"] == "eu-west-1" else "login")
-        return {"deviceList": entries[index:index + min(limit, self.page_cap)], "totalNum": len(entries)}
+        return entries
 
     def _v1_style(self, server: str, body: dict, token: str | None) -> dict:
+        if body.get("method") == "getDeviceList":  # as piekstra's V2 client lists devices
+            return {"error_code": 0, "result": {"deviceList": self._devices(token)}}
         if body.get("method") != "passthrough":
             raise CloudError(-20103)
         return self.cloud.dispatch(server, "passthrough", body.get("params"), token)
@@ -317,7 +313,8 @@ def _handler(fake: FakeCloudV2, server_name: str) -> type[BaseHTTPRequestHandler
                 decoded = json.loads(body)
             except ValueError:
                 decoded = None
-            record = V2Request(server_name, parts.path, decoded, token, headers, signed)
+            query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+            record = V2Request(server_name, parts.path, decoded, token, headers, signed, query=query)
             if signed:
                 record.reply = fake.answer(server_name, parts.path, decoded, token)
             else:
