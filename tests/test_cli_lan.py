@@ -221,3 +221,17 @@ def test_a_device_that_resets_mid_frame_or_announces_an_absurd_length(user, home
         result = user("switch", "Desk Lamp", "on", "--via", "local")
         assert result.code in (7, 8), result
         assert "Desk Lamp" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize("name", ["Bedroom", "Living Room"])
+def test_a_device_that_closes_after_each_reply_is_toggled(user, home, name):
+    # A P100 closes the connection after each reply without saying so (python-kasa retries for
+    # it); `toggle` reads, then writes, on what was one connection.
+    user("discover", "--timeout", "1")
+    device, server = home.devices[name], home.servers[name]
+    server.close_after_reply = True
+    before = device.is_on()
+    for _ in range(2):
+        result = user("switch", name, "toggle")
+        assert result.code == 0, result
+    assert device.is_on() is before

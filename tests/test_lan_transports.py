@@ -460,3 +460,42 @@ def test_an_aes_session_without_a_cookie_is_kept_and_resumed():
 
         assert with_transport(server, resumed)["error_code"] == 0
         assert server.stats["handshakes"] == 1
+
+
+# A P100 closes the connection after each reply without saying so, and python-kasa retries for
+# it (issue part 9, point 8): a request written to a connection the device just closed is sent
+# once more, on a new one, within the same timeout.
+
+@pytest.mark.parametrize("make", [klap_server, aes_server], ids=["klap", "aes"])
+def test_a_device_closing_after_each_reply_answers_every_request(make):
+    with make() as server:
+        server.close_after_reply = True
+
+        async def five(transport):
+            return [await ask(transport) for _ in range(5)]
+
+        replies = with_transport(server, five)
+    assert len(replies) == 5 and all(r.get("error_code", 0) == 0 for r in replies)
+
+
+@pytest.mark.parametrize("make", [klap_server, aes_server], ids=["klap", "aes"])
+def test_a_request_the_device_hangs_up_on_is_sent_once_more(make):
+    with make() as server:
+        async def dropped_once(transport):
+            await ask(transport)
+            server.drop_requests = 1
+            return await ask(transport)
+
+        assert with_transport(server, dropped_once).get("error_code", 0) == 0
+        assert len(server.entries("dropped")) == 1
+
+
+def test_a_device_hanging_up_twice_is_a_network_error():
+    with klap_server() as server:
+        async def dropped_twice(transport):
+            await ask(transport)
+            server.drop_requests = 2
+            return await ask(transport)
+
+        with pytest.raises(errors.NetworkError, match="RemoteProtocolError"):
+            with_transport(server, dropped_twice)

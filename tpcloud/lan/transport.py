@@ -121,8 +121,18 @@ async def http_post(
         kept = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _BODY_HEADERS]
         return httpx.Response(streamed.status_code, headers=kept, content=content)
 
+    async def exchange_again_if_dropped() -> httpx.Response:
+        # A device that closes its connections after each reply (a P100; python-kasa retries
+        # for it) may close the one a request was just written to: the request was never
+        # answered (the connection ended, or was reset, before a reply), so it is sent once
+        # more, on a new connection.
+        try:
+            return await exchange()
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            return await exchange()
+
     try:
-        response = await asyncio.wait_for(exchange(), timeout)
+        response = await asyncio.wait_for(exchange_again_if_dropped(), timeout)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         kind = WireRefused if _refused(exc) else DeviceUnreachable
         raise kind(f"cannot connect to {where}") from None

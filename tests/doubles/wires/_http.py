@@ -45,6 +45,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         emulator: HttpEmulator = self.server.emulator  # type: ignore[attr-defined]
         emulator.http_count += 1
+        if emulator.drop_requests > 0:  # gone before it answers: the client sees the connection close
+            emulator.drop_requests -= 1
+            emulator._record("dropped", path=self.path)
+            self.close_connection = True
+            return
         length = self.headers.get("Content-Length")
         if self.command == "POST" and length is None:
             self._send(HttpResponse(411, b"", close=True))
@@ -88,6 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if resp.body:
             self.wfile.write(resp.body)
+        if self.server.emulator.close_after_reply:  # type: ignore[attr-defined]
+            self.close_connection = True  # without saying so, as a P100 does
 
     do_POST = _dispatch
     do_GET = _dispatch
@@ -123,6 +130,10 @@ class HttpEmulator(EmulatorBase):
         super().__init__(host, port)
         self._httpd: _Server | None = None
         self.http_count = 0  # every HTTP request received, whatever its path or fate
+        # A P100 closes the connection after each reply without a "Connection: close" (python-kasa
+        # retries for it); drop_requests closes it on the next N requests before any reply.
+        self.close_after_reply = False
+        self.drop_requests = 0
 
     def _handle_http(self, req: HttpRequest) -> HttpResponse:  # pragma: no cover - abstract
         raise NotImplementedError
