@@ -114,6 +114,15 @@ class Cli:
         return {p: p.read_bytes() for p in self.home.rglob("*") if p.is_file()}
 
 
+def v2_cli(tmp_path: Path, cloud, v2) -> Cli:
+    """A user in a fresh home whose V1 calls go to CLOUD and V2 calls to the fake V2 cloud V2."""
+    home = tmp_path / "home"
+    home.mkdir()
+    cli = Cli(home, cloud.url)
+    cli.env["TPCLOUD_CLOUD_V2_URL"] = v2.url
+    return cli
+
+
 @pytest.fixture
 def cli(tmp_path, fake_cloud) -> Cli:
     home = tmp_path / "home"

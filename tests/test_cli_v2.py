@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.conftest import PASSWORD, USERNAME, Cli, one_line
+from tests.conftest import PASSWORD, USERNAME, Cli, one_line, v2_cli
 from tests.doubles.cloud.v1 import FakeCloud
 from tests.doubles.cloud.v2 import FakeCloudV2, loopback_tls
 from tests.terminal import Answer, run_on_terminal
@@ -30,14 +30,6 @@ def mfa_cloud():
         yield cloud
 
 
-def _v2_cli(tmp_path, cloud: FakeCloud, v2: FakeCloudV2) -> Cli:
-    home = tmp_path / "home"
-    home.mkdir()
-    cli = Cli(home, cloud.url)
-    cli.env["TPCLOUD_CLOUD_V2_URL"] = v2.url
-    return cli
-
-
 def _login(cli: Cli, *extra: str) -> object:
     return cli("login", "-u", USERNAME, "--password-stdin", *extra, input=PASSWORD + "\n")
 
@@ -52,7 +44,7 @@ def _assert_no_secrets(cloud: FakeCloud, v2: FakeCloudV2, *texts: str) -> None:
 @pytest.mark.parametrize("shape", ["nested", "top"])
 def test_a_script_logs_in_in_two_steps_then_lists_and_switches(tmp_path, mfa_cloud, shape):
     with FakeCloudV2(mfa_cloud, mfa=shape) as v2:
-        cli = _v2_cli(tmp_path, mfa_cloud, v2)
+        cli = v2_cli(tmp_path, mfa_cloud, v2)
         first = _login(cli)
         assert first.code == 10, first
         assert "code was sent by e-mail" in one_line(first.stderr) and "tpcloud login --code" in first.stderr
@@ -96,7 +88,7 @@ def test_a_script_logs_in_in_two_steps_then_lists_and_switches(tmp_path, mfa_clo
 
 def test_the_refresh_token_keeps_a_job_alive_without_a_new_code(tmp_path, mfa_cloud):
     with FakeCloudV2(mfa_cloud, mfa="nested") as v2:
-        cli = _v2_cli(tmp_path, mfa_cloud, v2)
+        cli = v2_cli(tmp_path, mfa_cloud, v2)
         assert _login(cli).code == 10
         assert cli("login", "--code", v2.last_code()).code == 0
         mfa_cloud.expire_tokens()
@@ -112,7 +104,7 @@ def test_the_refresh_token_keeps_a_job_alive_without_a_new_code(tmp_path, mfa_cl
 
 def test_a_push_code_when_the_app_is_the_only_way(tmp_path, mfa_cloud):
     with FakeCloudV2(mfa_cloud, mfa="top", mfa_types=(1,)) as v2:
-        cli = _v2_cli(tmp_path, mfa_cloud, v2)
+        cli = v2_cli(tmp_path, mfa_cloud, v2)
         first = _login(cli, "--api", "v2")
         assert first.code == 10 and "to the Kasa/Tapo app" in one_line(first.stderr)
         assert [t for t, _ in v2.codes_sent] == [1] and mfa_cloud.count("login") == 0
@@ -122,7 +114,7 @@ def test_a_push_code_when_the_app_is_the_only_way(tmp_path, mfa_cloud):
 
 def test_a_wrong_code_is_refused_and_the_right_one_still_works(tmp_path, mfa_cloud):
     with FakeCloudV2(mfa_cloud, mfa="nested") as v2:
-        cli = _v2_cli(tmp_path, mfa_cloud, v2)
+        cli = v2_cli(tmp_path, mfa_cloud, v2)
         assert _login(cli).code == 10
         wrong = cli("login", "--code", "1234567")
         assert wrong.code == 3 and "verification code was not accepted" in one_line(wrong.stderr)
@@ -134,7 +126,7 @@ def test_a_wrong_code_is_refused_and_the_right_one_still_works(tmp_path, mfa_clo
 def test_a_wrong_region_is_followed_to_the_server_it_names(tmp_path, mfa_cloud):
     with FakeCloudV2(mfa_cloud) as v2:
         v2.status_points_to = "login"
-        cli = _v2_cli(tmp_path, mfa_cloud, v2)
+        cli = v2_cli(tmp_path, mfa_cloud, v2)
         assert _login(cli).code == 0
         logins = v2.calls("/account/login")
         assert [(r.server, r.reply["error_code"]) for r in logins] == [("login", -20212), ("regional", 0)]
@@ -146,7 +138,7 @@ def test_a_redirect_to_a_foreign_host_is_refused(tmp_path, mfa_cloud):
     with FakeCloudV2(mfa_cloud) as v2:
         v2.status_points_to = "login"
         v2.redirect_to = "https://n-wap.tplinkcloud.com.evil.example"
-        result = _login(cli := _v2_cli(tmp_path, mfa_cloud, v2))
+        result = _login(cli := v2_cli(tmp_path, mfa_cloud, v2))
         assert result.code == 8
         assert "refusing to send the cloud token to https://n-wap.tplinkcloud.com.evil.example" in one_line(result.stderr)
         assert len(v2.calls("/account/login")) == 1
@@ -156,7 +148,7 @@ def test_a_redirect_to_a_foreign_host_is_refused(tmp_path, mfa_cloud):
 def test_a_signature_the_cloud_rejects_is_one_clear_line(tmp_path, mfa_cloud):
     with FakeCloudV2(mfa_cloud) as v2:
         v2.secret_key = "not-the-apps-secret"
-        result = _login(_v2_cli(tmp_path, mfa_cloud, v2), "--api", "v2")
+        result = _login(v2_cli(tmp_path, mfa_cloud, v2), "--api", "v2")
         assert result.code == 8
         line = one_line(result.stderr)
         assert "getAccountStatusAndUrl" in line and "-10000" in line and "Signature verification failed" in line
@@ -165,7 +157,7 @@ def test_a_signature_the_cloud_rejects_is_one_clear_line(tmp_path, mfa_cloud):
 
 def test_api_v1_stays_on_v1(tmp_path, mfa_cloud):
     with FakeCloudV2(mfa_cloud) as v2:
-        result = _login(_v2_cli(tmp_path, mfa_cloud, v2), "--api", "v1")
+        result = _login(v2_cli(tmp_path, mfa_cloud, v2), "--api", "v1")
         assert result.code == 3 and "--api auto" in one_line(result.stderr)
         assert v2.requests == []
 
@@ -183,7 +175,7 @@ def test_the_v2_cloud_is_trusted_only_with_its_ca(tmp_path, mfa_cloud):
     server_tls, ca_file = loopback_tls(tmp_path)
     with FakeCloudV2(mfa_cloud, tls=server_tls) as v2:
         assert v2.url.startswith("https://127.0.0.1:")
-        cli = _v2_cli(tmp_path, mfa_cloud, v2)
+        cli = v2_cli(tmp_path, mfa_cloud, v2)
         refused = _login(cli, "--api", "v2")
         assert refused.code == 7 and "certificate verify failed" in one_line(refused.stderr)
         assert v2.requests == []
@@ -198,7 +190,7 @@ def test_the_v2_cloud_is_trusted_only_with_its_ca(tmp_path, mfa_cloud):
 
 def test_an_account_with_2_step_verification_logs_in_on_a_terminal(tmp_path, mfa_cloud):
     with FakeCloudV2(mfa_cloud, mfa="nested") as v2:
-        cli = _v2_cli(tmp_path, mfa_cloud, v2)
+        cli = v2_cli(tmp_path, mfa_cloud, v2)
         code, transcript = run_on_terminal(["login"], cli.env, [
             Answer(b"e-mail", lambda: USERNAME),
             Answer(b"Password", lambda: PASSWORD, hidden=True),

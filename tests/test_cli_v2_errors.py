@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PASSWORD, USERNAME, Cli, one_line
+from tests.conftest import PASSWORD, USERNAME, Cli, one_line, v2_cli
 from tests.doubles.cloud.v1 import FakeCloud
 from tests.doubles.cloud.v2 import FakeCloudV2
 from tests.terminal import Answer, run_on_terminal
@@ -24,14 +24,6 @@ def cloud():
     with FakeCloud(mfa_required=True) as cloud:
         cloud.add_iot_device("HS103(US)_2.1_1.1.4.json", "Desk Lamp")
         yield cloud
-
-
-def v2_cli(tmp_path, cloud: FakeCloud, v2: FakeCloudV2) -> Cli:
-    home = tmp_path / "home"
-    home.mkdir()
-    cli = Cli(home, cloud.url)
-    cli.env["TPCLOUD_CLOUD_V2_URL"] = v2.url
-    return cli
 
 
 def login(cli: Cli, username: str = USERNAME, password: str = PASSWORD):

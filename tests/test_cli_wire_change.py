@@ -12,12 +12,14 @@ on the new wire, with no `discover` by hand; the next command goes straight to t
 from __future__ import annotations
 
 import json
+import socket
 from contextlib import ExitStack
 
 import pytest
 
 from tests.conftest import PASSWORD, USERNAME
-from tests.doubles.wires import AesServer, DiscoveryResponder, KlapServer
+from tests.doubles.devices.smart import SmartDevice
+from tests.doubles.wires import AesServer, DiscoveryResponder, KlapServer, pick_loopback_host
 
 # Nothing answers discovery here (tests/conftest.py): the device can only be found at its address.
 NOWHERE = {"TPCLOUD_DISCOVERY_TARGET": "127.0.0.1"}
@@ -77,3 +79,27 @@ def test_a_refused_wire_with_the_device_gone_says_what_was_tried(user, home):
     line = result.stderr.strip()
     assert line.startswith("tpcloud: Bedroom: no route worked (LAN ") and "discovery: no answer" in line
     assert line.endswith("(check that the device is powered and on the same network)")
+
+
+def test_a_device_that_opens_its_server_only_once_probed_is_switched(user, home):
+    # A P110 on firmware 1.4.6 refuses TCP until a 20002 probe reaches it, or for ~8 minutes
+    # after a power cut (home-assistant-tapo-p100#958): the refused connection leads to the probe,
+    # which opens it, and the request is retried at the same address.
+    mac = "A842A1000010"
+    home.cloud.add_smart_device("P110(EU)_1.0_1.2.3.json", "Heater", mac=mac)
+    device = SmartDevice.from_fixture("P110(EU)_1.0_1.2.3.json", nickname="Heater", mac=mac)
+    host = pick_loopback_host(udp_ports=(9999, 20002))
+    with socket.socket() as free:  # the device keeps its port across the power cut
+        free.bind((host, 0))
+        port = free.getsockname()[1]
+    server = KlapServer(device, host, port, username=USERNAME, password=PASSWORD)
+    with server, DiscoveryResponder.for_server(server) as responder:
+        assert user("discover", "--timeout", "1", "--target", host).code == 0
+        server.stop()  # the power cut: nothing listens until a probe arrives
+        responder.on_probe = server.start
+
+        result = user("-v", "switch", "Heater", "on", env=NOWHERE)
+        assert result.code == 0, result
+        assert f"{host}:{port} refused klap: asking it how it talks now" in result.stderr
+        assert result.stdout.strip() == f"Heater: on (via local klap {host}:{port})"
+        assert device.is_on() is True

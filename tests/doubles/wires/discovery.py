@@ -27,6 +27,7 @@ import copy
 import hashlib
 import json
 import socket
+from typing import Callable
 
 from ._base import EmulatorBase, check_loopback
 from .crypto import (DiscoveryHeaderError, discovery_packet, parse_discovery_packet,
@@ -64,6 +65,9 @@ class DiscoveryResponder(EmulatorBase):
         self.broadcast = broadcast
         self.result_overrides = result_overrides or {}
         self.silent = False
+        # Called on each valid 20002 probe before the answer: a P110 on 1.4.6 opens its local
+        # server only once probed (home-assistant-tapo-p100#958); give it the server's start.
+        self.on_probe: Callable[[], object] | None = None
         self.answered = {"9999": 0, "20002": 0}
         self._socks: list[socket.socket] = []
 
@@ -210,6 +214,8 @@ class DiscoveryResponder(EmulatorBase):
         except (DiscoveryHeaderError, ValueError) as exc:
             self._record("ignored", port=kind, peer=addr, reason=str(exc), raw=data)
             return None
+        if self.on_probe is not None:
+            self.on_probe()
         response = {"error_code": 0, "result": self.discovery_result()}
         self._record("probe", port=kind, peer=addr, request=request, response=response,
                      has_rsa_key=bool((request.get("params") or {}).get("rsa_key")),
