@@ -172,7 +172,8 @@ def measure(scenarios: list[Scenario], home: Home, runs: int) -> list[dict]:
 def forget_session(python: str, env: dict[str, str], wire: str, server) -> Callable[[], None]:
     """Drop one device's saved session through tpcloud's own store, so the next run handshakes."""
     code = ("import os, sys; from tpcloud.lan.sessions import SessionStore; from tpcloud.redact import Redactor; "
-            "from tpcloud.secrets import SecretStore; SessionStore(SecretStore(os.environ), Redactor()).save({sys.argv[1]: None})")
+            "from tpcloud.config import Settings; from tpcloud.secrets import SecretStore; "
+            "SessionStore(SecretStore(Settings.from_env(os.environ)), Redactor()).save({sys.argv[1]: None})")
     argv = [python, "-c", code, f"{wire} {server.host}:{server.port}"]
     return lambda: subprocess.run(argv, env=env, check=True)
 
