@@ -317,6 +317,7 @@ def main() -> None:
     print(table(rows, args.latency) + "\n")
     for t in results["targets"]:
         print(f"{'met   ' if t['met'] else 'MISSED'} {t['target']}: measured {t['measured']}")
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     if fanout:
         plot(fanout, args.fanout_latency, args.out / "latest.png")
