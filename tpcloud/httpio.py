@@ -1,4 +1,5 @@
-"""Reading HTTP replies with a bound: no peer, cloud or device, decides how much tpcloud holds."""
+"""What the cloud client and the LAN wires share about HTTP: replies read with a bound (no peer,
+cloud or device, decides how much tpcloud holds), and the root cause of a failed exchange."""
 
 from __future__ import annotations
 
@@ -23,3 +24,10 @@ async def read_bounded(response: "httpx.Response", limit: int) -> bytes | None:
         if len(content) > limit:
             return None
     return bytes(content)
+
+
+def innermost(exc: BaseException) -> BaseException:
+    """The first cause of EXC (httpx wraps httpcore, which wraps the socket's own error)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return exc

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from tpcloud import errors
-from tpcloud.httpio import read_bounded
+from tpcloud.httpio import innermost, read_bounded
 from tpcloud.redact import redact_json, redact_url
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ class CloudClient:
         except httpx.HTTPError as exc:
             import ssl  # loaded by httpx already
 
-            kind = errors.CertificateError if isinstance(_innermost(exc), ssl.SSLCertVerificationError) else errors.NetworkError
+            kind = errors.CertificateError if isinstance(innermost(exc), ssl.SSLCertVerificationError) else errors.NetworkError
             raise kind(f"cannot reach the cloud at {urlsplit(url).hostname}: {_reason(exc)}") from None
         if self._log:
             self._log(f"< HTTP {reply.status} {_loggable(reply.content)}")
@@ -268,14 +268,8 @@ def _loggable(content: bytes) -> str:
         return f"<{len(content)} bytes, not JSON>"
 
 
-def _innermost(exc: BaseException) -> BaseException:
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return exc
-
-
 def _reason(exc: Exception) -> str:
     """The innermost, most specific reason of a network failure, on one line."""
-    exc = _innermost(exc)
+    exc = innermost(exc)
     text = str(exc).strip().splitlines()
     return text[-1] if text and text[-1] else type(exc).__name__

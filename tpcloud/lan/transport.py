@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tpcloud.errors import DeviceUnreachable, NetworkError, ProtocolError, Timeout, WireRefused
-from tpcloud.httpio import read_bounded
+from tpcloud.httpio import innermost, read_bounded
 
 if TYPE_CHECKING:
     import httpx
@@ -134,7 +134,7 @@ async def http_post(
     try:
         response = await asyncio.wait_for(exchange_again_if_dropped(), timeout)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        kind = WireRefused if _refused(exc) else DeviceUnreachable
+        kind = WireRefused if isinstance(innermost(exc), ConnectionRefusedError) else DeviceUnreachable
         raise kind(f"cannot connect to {where}") from None
     except (httpx.TimeoutException, asyncio.TimeoutError):
         raise Timeout(f"{where} did not answer within {timeout:g} s") from None
@@ -142,11 +142,3 @@ async def http_post(
         raise NetworkError(f"HTTP exchange with {where} failed ({type(exc).__name__})") from None
     return response
 
-
-def _refused(exc: BaseException) -> bool:
-    """Whether the connection was refused (nothing listens there, or not any more)."""
-    while exc is not None:
-        if isinstance(exc, ConnectionRefusedError):
-            return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return False
