@@ -43,6 +43,7 @@ class CloudSession:
         lock_wait: float = 10.0,
     ) -> None:
         self._client = client
+        self._terminal_uuid: str | None = None
         client.terminal = self.terminal_uuid
         self._secrets = secrets
         self._redactor = redactor
@@ -63,13 +64,16 @@ class CloudSession:
         return value
 
     def terminal_uuid(self) -> str:
-        """The client's terminalUUID: made once, kept across logins (the cloud ties tokens to it)."""
-        value = self._secret("terminal_uuid")
-        if not value:
-            value = str(uuid.uuid4())
-            self._secrets.update({"terminal_uuid": value})
-            self._redactor.add(value)
-        return value
+        """The client's terminalUUID: made once, kept across logins (the cloud ties tokens to it).
+        Read from the store once per session: every request carries it (as termID)."""
+        if self._terminal_uuid is None:
+            value = self._secret("terminal_uuid")
+            if not value:
+                value = str(uuid.uuid4())
+                self._secrets.update({"terminal_uuid": value})
+                self._redactor.add(value)
+            self._terminal_uuid = value
+        return self._terminal_uuid
 
     async def login(
         self,
