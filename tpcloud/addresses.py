@@ -61,6 +61,7 @@ class AddressBook:
         self._at = at
         self._log = log
         self._fallback: "asyncio.Task[list[Found]] | None" = None
+        self._entries: list[Found] | None = None  # lan.json as read, until discovery changes it
 
     @property
     def pinned(self) -> bool:
@@ -68,14 +69,16 @@ class AddressBook:
         return self._host is not None or self._at is not None
 
     def entries(self) -> list[Found]:
-        """Everything discovery has learned so far (unreadable entries are skipped)."""
-        entries = []
-        for entry in self._cache.load():
-            try:
-                entries.append(Found.from_dict(entry))
-            except (KeyError, TypeError, ValueError):
-                continue
-        return entries
+        """Everything discovery has learned so far (unreadable entries are skipped); read once,
+        as every request of a command asks it."""
+        if self._entries is None:
+            self._entries = []
+            for entry in self._cache.load():
+                try:
+                    self._entries.append(Found.from_dict(entry))
+                except (KeyError, TypeError, ValueError):
+                    continue
+        return self._entries
 
     def cached(self, device: "Device") -> Found | None:
         """DEVICE's last known address."""
@@ -83,8 +86,7 @@ class AddressBook:
 
     def of(self, devices: Sequence["Device"]) -> dict[str, Found]:
         """Each device's last known address, by deviceId."""
-        entries = self.entries()
-        return {d.device_id: f for d in devices if (f := next((f for f in entries if matches(d, f)), None))}
+        return {d.device_id: f for d in devices if (f := self.cached(d)) is not None}
 
     async def known(self, device: "Device") -> Found | None:
         """The address given (`--host` asked how it talks), else the cached one."""
@@ -107,6 +109,7 @@ class AddressBook:
         """DEVICE, which refused the wire it was known by at STALE: that entry is forgotten, the
         address asked first (one unicast probe), then the shared discovery of the command."""
         self._cache.forget(stale.host, stale.port, stale.wire)
+        self._entries = None
         self._log(f"{stale.host}:{stale.port} refused {stale.wire}: asking it how it talks now")
         answers = await self.discover((stale.host,), self._timeout)
         again = next((f for f in answers if matches(device, f)), None)
@@ -123,4 +126,5 @@ class AddressBook:
         found = await discover(targets or self.targets, timeout=timeout, log=self._log)
         if found:
             self._cache.merge([f.to_dict() for f in found])
+            self._entries = None
         return found
