@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, Sequence, 
 
 from tpcloud import dialects, errors
 from tpcloud.addresses import matches
-from tpcloud.capabilities import Exchange
 from tpcloud.devices import Device, Target, resolve
 
 if TYPE_CHECKING:
     from tpcloud.addresses import AddressBook
+    from tpcloud.capabilities import Exchange
     from tpcloud.cache import DeviceCache
     from tpcloud.lan.discovery import Found
     from tpcloud.routes import Reply, Route
