@@ -185,6 +185,18 @@ def test_the_v2_cloud_is_trusted_only_with_its_ca(tmp_path, mfa_cloud):
         assert cli("list").code == 0
 
 
+def test_a_ca_file_that_is_not_pem_is_named_in_one_line(tmp_path, mfa_cloud):
+    server_tls, _ = loopback_tls(tmp_path)
+    not_pem = tmp_path / "not-a-ca.pem"
+    not_pem.write_text("hello\n")
+    with FakeCloudV2(mfa_cloud, tls=server_tls) as v2:
+        cli = v2_cli(tmp_path, mfa_cloud, v2)
+        cli.env["TPCLOUD_CLOUD_V2_CA_FILE"] = str(not_pem)
+        result = _login(cli, "--api", "v2")
+        assert result.code == 2 and "TPCLOUD_CLOUD_V2_CA_FILE" in one_line(result.stderr), result
+        assert "Traceback" not in result.stderr and v2.requests == []
+
+
 # -- a person at a terminal ------------------------------------------------------------------
 
 

@@ -30,7 +30,8 @@ def open_session(
     app_url: str | None = None,
 ) -> "CloudSession":
     """A session on API ("v1" or "v2", whose account calls go to APP_URL), with its own HTTP client."""
-    from tpcloud.cloud.client import CloudClient, http_client
+    from tpcloud.cloud.client import CloudClient
+    from tpcloud.cloud.http import http_client
     from tpcloud.cloud.session import CloudSession
 
     client: CloudClient
@@ -38,7 +39,7 @@ def open_session(
         from tpcloud.cloud import v2
 
         client = v2.V2Client(
-            v2.http_client(settings.timeout, settings.cloud_v2_ca_files), settings.cloud_v2_url,
+            http_client(settings.timeout, lambda: v2.ssl_context(settings.cloud_v2_ca_files)), settings.cloud_v2_url,
             app_url=app_url, timeout=settings.timeout, clock=clock, log=log,
         )
     else:

@@ -81,13 +81,6 @@ def check_token_destination(url: str, base_url: str) -> None:
     )
 
 
-def http_client(timeout: float) -> "httpx.AsyncClient":
-    """An HTTP client for the V1 cloud: the system's CAs, no redirects followed."""
-    import httpx
-
-    return httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=True)
-
-
 class CloudClient:
     """Calls V1 cloud methods with a timeout and a bounded retry of transient failures.
 

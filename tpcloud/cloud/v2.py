@@ -67,7 +67,7 @@ def signature_headers(
 def ssl_context(extra_ca_files: Sequence[str] = ()) -> "ssl.SSLContext":
     """The system's trusted CAs and certifi's, plus TP-Link's private CAs and EXTRA_CA_FILES.
 
-    Built only when the V2 client is: the V1 path and the LAN never load the private CAs.
+    Built on the V2 client's first https request: the V1 path and the LAN never load the private CAs.
     Verification of the certificate and the host name stays on, always.
     """
     import ssl
@@ -85,15 +85,6 @@ def ssl_context(extra_ca_files: Sequence[str] = ()) -> "ssl.SSLContext":
         except (OSError, ssl.SSLError) as exc:
             raise errors.UsageError(f"{CA_FILE_VAR} names {path!r}, which is not a readable PEM file ({exc})") from None
     return context
-
-
-def http_client(timeout: float, extra_ca_files: Sequence[str] = ()) -> "httpx.AsyncClient":
-    """An HTTP client for the V2 hosts: TP-Link's CAs trusted too, no redirects followed."""
-    import httpx
-
-    return httpx.AsyncClient(
-        timeout=timeout, follow_redirects=False, trust_env=True, verify=ssl_context(extra_ca_files)
-    )
 
 
 class _WrongRegion(errors.CloudError):
