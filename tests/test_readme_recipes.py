@@ -286,4 +286,4 @@ def test_make_install_keeps_the_venv_termux_builds_with_its_own_cryptography(tmp
     assert "include-system-site-packages = true" in (clone / ".venv" / "pyvenv.cfg").read_text()
     planned = subprocess.run(["make", "-n", "install"], cwd=clone, capture_output=True, text=True, timeout=60)
     assert planned.returncode == 0, planned
-    assert "-m venv" not in planned.stdout and ".venv/bin/python -m pip install -q -e ." in planned.stdout
+    assert "-m venv" not in planned.stdout and ".venv/bin/python -m pip install -q ." in planned.stdout
