@@ -423,6 +423,25 @@ def test_smart_device_strip_children_and_multiple():
     assert plug.handle({"method": "get_child_device_list"})["error_code"] == -1002
 
 
+def test_smart_strip_switches_outlets_in_one_multiple_request():
+    d = SmartDevice.from_fixture("P304M(UK)_1.0_1.0.3", nickname="Strip")
+    ids = d.child_ids()
+    d.refusing[ids[1]] = -1301
+
+    def control(child):
+        return {"method": "control_child", "params": {
+            "device_id": child, "requestData": {"method": "set_device_info", "params": {"device_on": True}}}}
+
+    r = d.handle({"method": "multipleRequest", "params": {"requests": [control(i) for i in ids[:3]]}})
+    assert r == {"error_code": 0, "result": {"responses": [
+        {"method": "control_child", "error_code": 0, "result": {"responseData": {"error_code": 0}}},
+        {"method": "control_child", "error_code": 0, "result": {"responseData": {"error_code": -1301}}},
+        {"method": "control_child", "error_code": 0, "result": {"responseData": {"error_code": 0}}},
+    ]}}
+    assert [d.is_on(i) for i in ids] == [True, False, True, False]
+    assert len(d.requests) == 1
+
+
 # ================================================================== XOR over TCP
 
 def test_xor_round_trip_keeps_connection(host):

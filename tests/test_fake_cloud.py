@@ -559,3 +559,19 @@ def test_strip_child_alias_and_set_state_helper():
     assert strip.handle({"context": {"child_ids": []},
                          "system": {"set_relay_state": {"state": 1}}})["system"][
         "set_relay_state"]["err_code"] == -3
+
+
+def test_several_child_ids_act_on_all_or_on_the_first_as_the_firmware_does():
+    kp303 = IotDevice.from_fixture("KP303(US)_2.0_1.0.9.json")
+    reply = kp303.handle({"context": {"child_ids": kp303.child_ids[1:]},
+                          "system": {"set_relay_state": {"state": 1}, "get_sysinfo": {}}})
+    assert reply["system"]["set_relay_state"] == {"err_code": 0}
+    assert [c["state"] for c in reply["system"]["get_sysinfo"]["children"]] == [1, 1, 1]  # read after the switch
+    hs300 = IotDevice.from_fixture("HS300(US)_2.0_1.0.12.json")  # acts on the first only, saying err_code 0
+    assert hs300.first_child_only and not kp303.first_child_only
+    reply = hs300.handle({"context": {"child_ids": hs300.child_ids[2:5]}, "system": {"set_relay_state": {"state": 0}}})
+    assert reply == {"system": {"set_relay_state": {"err_code": 0}}}
+    assert [c["state"] for c in hs300.children] == [1, 1, 0, 1, 1, 1]
+    unknown = kp303.handle({"context": {"child_ids": [kp303.child_ids[0], kp303.device_id + "07"]},
+                            "system": {"set_relay_state": {"state": 0}}})
+    assert unknown["system"]["set_relay_state"]["err_code"] == -3 and kp303.is_on(0)  # nothing switched

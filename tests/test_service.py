@@ -95,27 +95,32 @@ class Iot:
         for n, (child, outlet) in enumerate(zip(self.sysinfo.get("children", []), outlets)):
             child.update(id=f"{device_id}{n:02d}", alias=outlet)
         self.refuse: int | None = None  # an err_code the device answers every change with
+        self.acts_on: int | None = None  # how many of several child_ids it switches (HS300 2.0: 1), None all
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Each module and method of REQUEST in turn, as the device answers them."""
         request = dict(request)
         context = request.pop("context", None)
-        [(module, methods)] = request.items()
-        [(method, params)] = methods.items()
+        return {
+            module: {method: self._method(module, method, params, context) for method, params in methods.items()}
+            for module, methods in request.items()
+        }
+
+    def _method(self, module: str, method: str, params: dict, context: dict | None) -> dict[str, Any]:
         if (module, method) == ("system", "get_sysinfo"):
-            return {"system": {"get_sysinfo": {**copy.deepcopy(self.sysinfo), "err_code": 0}}}
+            return {**copy.deepcopy(self.sysinfo), "err_code": 0}
         if self.refuse is not None:
-            return {module: {method: {"err_code": self.refuse}}}
+            return {"err_code": self.refuse}
         if method == "set_relay_state" and context:
-            for child in self.sysinfo["children"]:
-                if child["id"] in context["child_ids"]:
-                    child["state"] = params["state"]
+            for child_id in context["child_ids"][:self.acts_on]:
+                next(c for c in self.sysinfo["children"] if c["id"] == child_id)["state"] = params["state"]
         elif method == "set_relay_state":
             self.sysinfo["relay_state"] = params["state"]
         elif module in (BULB_SERVICE, STRIP_SERVICE):
             self.sysinfo["light_state"]["on_off"] = params["on_off"]
         elif method == "set_led_off":
             self.sysinfo["led_off"] = params["off"]
-        return {module: {method: {"err_code": 0}}}
+        return {"err_code": 0}
 
 
 class Smart:
@@ -128,9 +133,16 @@ class Smart:
         self.children = data.get("get_child_device_list", {}).get("child_device_list", [])
         for child in self.children:
             child["nickname"] = b64(outlets[child["position"]])
+        self.batch_error: int | None = None  # the error_code it answers every multipleRequest with
+        self.refusing: dict[str, int] = {}  # children that answer set_device_info with an error_code
+        # Children whose control_child fails inside a multipleRequest, with this error_code, which
+        # ends it ("Multi requests don't continue after errors": python-kasa's SmartProtocol).
+        self.entry_error: dict[str, int] = {}
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         method, params = request["method"], request.get("params", {})
+        if method == "multipleRequest":
+            return self._multiple(params["requests"])
         if method == "get_device_info":
             return {"error_code": 0, "result": copy.deepcopy(self.info)}
         if method == "get_child_device_list":
@@ -142,6 +154,8 @@ class Smart:
         if method == "control_child":
             child = next(c for c in self.children if c["device_id"] == params["device_id"])
             inner = params["requestData"]
+            if inner["method"] == "set_device_info" and child["device_id"] in self.refusing:
+                return {"error_code": 0, "result": {"responseData": {"error_code": self.refusing[child["device_id"]]}}}
             if inner["method"] == "set_device_info":
                 child.update(inner["params"])
                 return {"error_code": 0, "result": {"responseData": {"error_code": 0}}}
@@ -149,6 +163,18 @@ class Smart:
                 return {"error_code": 0, "result": {"responseData": {"error_code": 0, "result": copy.deepcopy(child)}}}
             return {"error_code": 0, "result": {"responseData": {"error_code": -1002}}}
         return {"error_code": -1002}
+
+    def _multiple(self, requests: list[dict[str, Any]]) -> dict[str, Any]:
+        if self.batch_error is not None:
+            return {"error_code": self.batch_error}
+        replies = []
+        for request in requests:
+            failure = self.entry_error.get(request["params"]["device_id"])
+            if failure is not None:
+                replies.append({"method": request["method"], "error_code": failure})
+                break
+            replies.append({"method": request["method"], **self.handle(request)})
+        return {"error_code": 0, "result": {"responses": replies}}
 
 
 def account_devices() -> dict[str, Any]:
@@ -492,18 +518,186 @@ def test_one_failing_device_does_not_stop_the_others_and_errors_name_their_targe
     assert {d for d, _ in router.requests} == {DESK, BULB, STRIP, TAPO}
 
 
-def test_outlets_of_one_strip_are_all_switched(tmp_path):
+# ------------------------------------------------------------------- one request per strip
+
+
+def outlets_of(device_id: str, *positions: int) -> list[str]:
+    return [f"{device_id}{n:02d}" for n in positions]
+
+
+def control(child: str, on: bool) -> dict[str, Any]:
+    """A control_child switching CHILD, as it goes alone or inside a multipleRequest."""
+    return {"method": "control_child", "params": {
+        "device_id": child, "requestData": {"method": "set_device_info", "params": {"device_on": on}},
+    }}
+
+
+def several(*requests: dict[str, Any]) -> dict[str, Any]:
+    return {"method": "multipleRequest", "params": {"requests": list(requests)}}
+
+
+def test_outlets_of_one_strip_go_in_one_request_that_reads_the_sysinfo_back(tmp_path):
     router = FakeRouter()
     service = make(tmp_path, router=router)
+    targets = run(targets_of(service, "Office Strip/Monitor", "Desk Lamp", "Office Strip/Charger",
+                             "Office Strip/Modem"))
+    router.requests.clear()
+
+    outcomes = run(service.switch_many(targets, "off"))
+
+    assert [(o.result, o.error) for o in outcomes] == [(SwitchResult(t, False, CLOUD), None) for t in targets]
+    assert router.of(STRIP) == [{
+        "context": {"child_ids": outlets_of(STRIP, 0, 2, 5)},
+        "system": {"set_relay_state": {"state": 0}, "get_sysinfo": {}},
+    }]
+    assert [c["state"] for c in router.devices[STRIP].sysinfo["children"]] == [0, 1, 0, 1, 1, 0]
+
+
+def test_outlets_a_strip_did_not_switch_in_the_one_request_go_alone(tmp_path):
+    # An HS300 2.0 switches only the first of several child_ids, and says err_code 0 (python-kasa#639).
+    lines: list[str] = []
+    router = FakeRouter()
+    router.devices[STRIP].acts_on = 1
+    service = make(tmp_path, router=router, log=lines.append)
     targets = run(targets_of(service, "Office Strip/Monitor", "Office Strip/Charger", "Office Strip/Modem"))
     router.requests.clear()
 
     outcomes = run(service.switch_many(targets, "off"))
-    assert all(o.error is None for o in outcomes)
-    assert router.requests == [
-        (STRIP, {"context": {"child_ids": [f"{STRIP}{n:02d}"]}, "system": {"set_relay_state": {"state": 0}}})
-        for n in (0, 2, 5)
+
+    assert all(o.error is None and o.result.on is False for o in outcomes)
+    assert router.of(STRIP)[1:] == [
+        {"context": {"child_ids": [child]}, "system": {"set_relay_state": {"state": 0}}}
+        for child in outlets_of(STRIP, 2, 5)
     ]
+    assert [c["state"] for c in router.devices[STRIP].sysinfo["children"]] == [0, 1, 0, 1, 1, 0]
+    assert lines == ["Office Strip: 2 of 3 outlets not confirmed by the request for them all; sending one request each"]
+
+
+def test_toggling_outlets_of_a_strip_reads_it_once_and_writes_once_per_state(tmp_path):
+    router = FakeRouter()
+    router.devices[STRIP].sysinfo["children"][2]["state"] = 0
+    service = make(tmp_path, router=router)
+    targets = run(targets_of(service, "Office Strip/Monitor", "Office Strip/Printer", "Office Strip/Charger",
+                             "Office Strip/Speaker"))
+    router.requests.clear()
+
+    outcomes = run(service.switch_many(targets, "toggle"))
+
+    assert [(o.target.outlet.alias, o.result.on) for o in outcomes] == [
+        ("Monitor", False), ("Printer", False), ("Charger", True), ("Speaker", False),
+    ]
+    assert router.of(STRIP) == [
+        SYSINFO,
+        {"context": {"child_ids": outlets_of(STRIP, 0, 1, 3)},
+         "system": {"set_relay_state": {"state": 0}, "get_sysinfo": {}}},
+        {"context": {"child_ids": outlets_of(STRIP, 2)}, "system": {"set_relay_state": {"state": 1}}},  # one: alone
+    ]
+    assert [c["state"] for c in router.devices[STRIP].sysinfo["children"]] == [0, 0, 1, 0, 1, 1]
+
+
+@pytest.mark.parametrize("action, on", [("on", True), ("off", False)])
+def test_outlets_of_a_tapo_strip_go_in_one_multiple_request(tmp_path, action, on):
+    router = FakeRouter()
+    service = make(tmp_path, router=router)
+    targets = run(targets_of(service, "Tapo Strip/Radio", "Tapo Strip/Kettle"))
+    router.requests.clear()
+
+    outcomes = run(service.switch_many(targets, action))
+
+    assert [(o.target, o.result, o.error) for o in outcomes] == [(t, SwitchResult(t, on, KLAP), None) for t in targets]
+    assert router.of(TSTRIP) == [
+        several(control("SCRUBBED_CHILD_DEVICE_ID_1", on), control("SCRUBBED_CHILD_DEVICE_ID_3", on)),
+    ]
+    assert [c["device_on"] for c in router.devices[TSTRIP].children] == [on, True, on]
+
+
+def test_toggling_outlets_of_a_tapo_strip_takes_both_states_in_one_request(tmp_path):
+    router = FakeRouter()
+    router.devices[TSTRIP].children[0]["device_on"] = False  # Radio
+    service = make(tmp_path, router=router)
+    targets = run(targets_of(service, "Tapo Strip/Kettle", "Tapo Strip/Toaster", "Tapo Strip/Radio"))
+    router.requests.clear()
+
+    outcomes = run(service.switch_many(targets, "toggle"))
+
+    assert [(o.target.outlet.alias, o.result.on) for o in outcomes] == [
+        ("Kettle", False), ("Toaster", False), ("Radio", True),
+    ]
+    assert router.of(TSTRIP) == [
+        {"method": "get_device_info"},
+        {"method": "get_child_device_list"},
+        several(control("SCRUBBED_CHILD_DEVICE_ID_3", False), control("SCRUBBED_CHILD_DEVICE_ID_2", False),
+                control("SCRUBBED_CHILD_DEVICE_ID_1", True)),
+    ]
+
+
+def test_an_outlet_that_fails_inside_the_one_request_fails_alone(tmp_path):
+    router = FakeRouter()
+    router.devices[TSTRIP].refusing["SCRUBBED_CHILD_DEVICE_ID_2"] = -1301
+    service = make(tmp_path, router=router)
+    targets = run(targets_of(service, "Tapo Strip/Kettle", "Tapo Strip/Toaster", "Tapo Strip/Radio", "Desk Lamp"))
+    router.requests.clear()
+
+    kettle, toaster, radio, lamp = run(service.switch_many(targets, "off"))
+
+    assert (kettle.error, radio.error, lamp.error) == (None, None, None)
+    assert type(toaster.error) is errors.DeviceError and toaster.error.code == -1301
+    assert toaster.error.message == (
+        "Tapo Strip/Toaster: the device is busy or rate-limiting requests (error_code -1301)"
+    )
+    assert len(router.of(TSTRIP)) == 1
+    assert [c["device_on"] for c in router.devices[TSTRIP].children] == [False, True, False]
+
+
+def test_a_strip_that_refuses_the_one_request_gets_one_per_outlet(tmp_path):
+    lines: list[str] = []
+    router = FakeRouter()
+    router.devices[TSTRIP].batch_error = -1002
+    service = make(tmp_path, router=router, log=lines.append)
+    targets = run(targets_of(service, "Tapo Strip/Kettle", "Tapo Strip/Radio"))
+    router.requests.clear()
+
+    outcomes = run(service.switch_many(targets, "off"))
+
+    assert all(o.error is None and o.result.on is False for o in outcomes)
+    assert router.of(TSTRIP) == [
+        several(control("SCRUBBED_CHILD_DEVICE_ID_3", False), control("SCRUBBED_CHILD_DEVICE_ID_1", False)),
+        control("SCRUBBED_CHILD_DEVICE_ID_3", False),
+        control("SCRUBBED_CHILD_DEVICE_ID_1", False),
+    ]
+    assert lines == ["Tapo Strip: 2 of 2 outlets not confirmed by the request for them all; sending one request each"]
+
+
+def test_outlets_after_a_failed_entry_of_the_one_request_go_alone(tmp_path):
+    router = FakeRouter()
+    router.devices[TSTRIP].entry_error["SCRUBBED_CHILD_DEVICE_ID_2"] = -1008
+    service = make(tmp_path, router=router)
+    targets = run(targets_of(service, "Tapo Strip/Kettle", "Tapo Strip/Toaster", "Tapo Strip/Radio"))
+    router.requests.clear()
+
+    outcomes = run(service.switch_many(targets, "off"))
+
+    assert all(o.error is None for o in outcomes)
+    assert router.of(TSTRIP)[1:] == [
+        control("SCRUBBED_CHILD_DEVICE_ID_2", False), control("SCRUBBED_CHILD_DEVICE_ID_1", False),
+    ]
+    assert [c["device_on"] for c in router.devices[TSTRIP].children] == [False, False, False]
+
+
+def test_a_one_request_that_fails_fails_each_of_its_outlets_by_name(tmp_path):
+    router = FakeRouter()
+    service = make(tmp_path, router=router)
+    targets = run(targets_of(service, "Office Strip/Monitor", "Office Strip/Printer", "Desk Lamp"))
+    router.failures[STRIP] = lambda: errors.Timeout("no answer within 2 s")
+    router.requests.clear()
+
+    monitor, printer, lamp = run(service.switch_many(targets, "off"))
+
+    assert [monitor.error.message, printer.error.message] == [
+        "Office Strip/Monitor: no answer within 2 s", "Office Strip/Printer: no answer within 2 s",
+    ]
+    assert type(printer.error) is errors.Timeout and lamp.error is None
+    assert len(router.of(STRIP)) == 1  # not sent again, outlet by outlet
 
 
 def test_device_not_bound_refreshes_the_device_list_and_the_error_stands(tmp_path):

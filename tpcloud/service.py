@@ -8,12 +8,13 @@ Work on several targets runs at once, each failure that target's own outcome.
 from __future__ import annotations
 
 import asyncio
+import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, Sequence, TypeVar
 
 from tpcloud import dialects, errors
 from tpcloud.addresses import matches
-from tpcloud.devices import Device, Target, resolve
+from tpcloud.devices import Device, Outlet, Target, resolve
 
 if TYPE_CHECKING:
     from tpcloud.addresses import AddressBook
@@ -216,8 +217,18 @@ class DeviceService:
     # -- commands ----------------------------------------------------------------------------
 
     async def switch_many(self, targets: Sequence[Target], action: str) -> list[Outcome]:
-        """Turn each target on, off, or to the opposite of its state, all at once; in order."""
-        return await self._each(targets, lambda target: self._switch(target, action))
+        """Turn each target on, off, or to the opposite of its state, all at once; in order.
+
+        Several outlets of one strip go together (``_switch_outlets``), each still its own outcome.
+        """
+
+        async def switch(group: list[Target]) -> list[Outcome]:
+            if len(group) > 1:
+                return await self._switch_outlets(group, action)
+            return [await _outcome(group[0], lambda target: self._switch(target, action))]
+
+        done = {o.target: o for o in await self._each(_by_strip(targets), switch)}
+        return [done[target] for target in targets]
 
     async def state_many(self, targets: Sequence[Target]) -> list[Outcome]:
         """Each target's state, all read at once; in order."""
@@ -225,7 +236,10 @@ class DeviceService:
         async def read(target: Target) -> StateResult:
             return StateResult(target, *await self._read(target))
 
-        return await self._each(targets, read)
+        async def alone(group: list[Target]) -> list[Outcome]:
+            return [await _outcome(group[0], read)]
+
+        return await self._each([[t] for t in targets], alone)
 
     async def send(self, name: str, request: dict[str, Any]) -> tuple[Target, dict[str, Any], "Route"]:
         """Send a raw request of the device's dialect and return the raw reply (outlets get their context)."""
@@ -251,34 +265,97 @@ class DeviceService:
             devices = []  # not logged in: the LAN still answers
         return [(f, next((d for d in devices if matches(d, f)), None)) for f in found]
 
-    async def _each(self, targets: Sequence[Target], work: Callable[[Target], Awaitable[Any]]) -> list[Outcome]:
-        """WORK(target) for every target concurrently, a bounded number at a time; a failure is
-        that target's outcome and stops no other. Targets of one device (outlets of a strip) take
-        turns, as the device's link carries one request at a time."""
+    async def _each(
+        self, groups: Sequence[list[Target]], work: Callable[[list[Target]], Awaitable[list[Outcome]]]
+    ) -> list[Outcome]:
+        """WORK(group) for every group of targets of one device concurrently, a bounded number at a
+        time, each target's outcome its own. Groups of one device (a strip whole and its outlets)
+        take turns, as the device's link carries one request at a time."""
         limit = asyncio.Semaphore(_MANY_CONCURRENCY)
-        turns = {target.device.device_id: asyncio.Lock() for target in targets}
+        turns = {group[0].device.device_id: asyncio.Lock() for group in groups}
 
-        async def one(target: Target) -> Outcome:
-            async with turns[target.device.device_id], limit:
-                try:
-                    return Outcome(target, await work(target))
-                except errors.TpcloudError as exc:
-                    return Outcome(target, error=_about(target, exc))
+        async def one(group: list[Target]) -> list[Outcome]:
+            async with turns[group[0].device.device_id], limit:
+                return await work(group)
 
-        return list(await asyncio.gather(*(one(target) for target in targets)))
+        return [outcome for outcomes in await asyncio.gather(*(one(g) for g in groups)) for outcome in outcomes]
 
     async def _switch(self, target: Target, action: str) -> SwitchResult:
-        dialect = dialects.for_device(target.device)
         if action == "toggle":
             info, _ = await self._read(target)
-            on = not dialect.is_on(info, target.outlet)
+            on = not dialects.for_device(target.device).is_on(info, target.outlet)
         else:
             on = action == "on"
+        return SwitchResult(target, on, await self._power(target, on))
+
+    async def _power(self, target: Target, on: bool) -> "Route":
+        """Switch TARGET on or off with a request of its own; the route it took."""
         device = target.device
+        dialect = dialects.for_device(device)
         power = dialect.power_request(on, bulb=device.is_bulb, strip=device.is_light_strip)
         reply, route = await self._send(target, dialect.for_outlet(power, target.outlet))
         dialect.check(reply)
-        return SwitchResult(target, on, route)
+        return route
+
+    async def _switch_outlets(self, targets: list[Target], action: str) -> list[Outcome]:
+        """Several outlets of one strip, in as few requests as the strip takes (``_power_outlets``);
+        a toggle reads the strip once first. A failure is that outlet's alone."""
+        done: dict[Outlet, "Route | errors.TpcloudError"] = {}
+        if action != "toggle":
+            wanted = {target.outlet: action == "on" for target in targets}
+        else:
+            try:
+                wanted = await self._toggled(targets, done)
+            except errors.TpcloudError as exc:
+                return [Outcome(t, error=_named(t, exc)) for t in targets]
+        await self._power_outlets(targets[0].device, wanted, done)
+        return [_switched(t, wanted, done[t.outlet]) for t in targets]
+
+    async def _toggled(
+        self, targets: list[Target], done: dict[Outlet, "Route | errors.TpcloudError"]
+    ) -> dict[Outlet, bool]:
+        """The opposite of each outlet's state, from one read of the strip; an outlet it no longer
+        reports goes into DONE with its error."""
+        device = targets[0].device
+        dialect = dialects.for_device(device)
+        info = await dialect.read_state(self._reply_from(device), targets[0].outlet)
+        wanted: dict[Outlet, bool] = {}
+        for target in targets:
+            try:
+                wanted[target.outlet] = not dialect.is_on(info, target.outlet)
+            except errors.TpcloudError as exc:
+                done[target.outlet] = exc
+        return wanted
+
+    async def _power_outlets(
+        self, device: Device, wanted: dict[Outlet, bool], done: dict[Outlet, "Route | errors.TpcloudError"]
+    ) -> None:
+        """Switch each outlet of DEVICE to the state it is WANTED in; into DONE, the route that did
+        it or the error that stopped it.
+
+        The dialect's batches carry the outlets together (IOT: one request per state; SMART: one
+        for all). Each outlet a batch's reply does not settle (a strip that refused the batch, or,
+        on IOT, did not switch it) is switched alone, as one outlet always is; a batch that fails
+        fails its outlets.
+        """
+        dialect = dialects.for_device(device)
+        for request, outlets in dialect.outlet_batches(wanted):
+            try:
+                reply, route = await self._routed(device, request)
+            except errors.TpcloudError as exc:
+                done.update(dict.fromkeys(outlets, exc))
+                continue
+            answers = dialect.settled(reply, outlets, wanted)
+            done.update({outlet: route if failure is None else failure for outlet, failure in answers.items()})
+            if len(answers) < len(outlets):
+                self._log(f"{device.alias}: {len(outlets) - len(answers)} of {len(outlets)} outlets not confirmed "
+                          "by the request for them all; sending one request each")
+        for outlet, on in wanted.items():
+            if outlet not in done:
+                try:
+                    done[outlet] = await self._power(Target(device, outlet), on)
+                except errors.TpcloudError as exc:
+                    done[outlet] = exc
 
     async def _read(self, target: Target) -> tuple[dict[str, Any], "Route"]:
         """The device's state, read over whichever route works."""
@@ -297,24 +374,37 @@ class DeviceService:
         return result, routes[-1]
 
     async def _send(self, target: Target, request: dict[str, Any]) -> "Reply":
-        """REQUEST to the target's device over the router; errors name the device they are about.
+        """REQUEST to the target's device over the router; errors name the target they are about."""
+        try:
+            return await self._routed(target.device, request)
+        except errors.TpcloudError as exc:
+            exc.message = f"{target.full_name}: {exc.message}"
+            raise
+
+    async def _routed(self, device: Device, request: dict[str, Any]) -> "Reply":
+        """REQUEST to DEVICE over the router.
 
         A device the cloud no longer knows means the cached list is stale: it is fetched again,
         once per command (so the next command sees the account as it is now), and the error stands.
         """
         try:
-            return await self._router.send(target.device, request)
-        except errors.DeviceNotBound as exc:
+            return await self._router.send(device, request)
+        except errors.DeviceNotBound:
             if not self._refreshed:
                 try:
                     await self._refresh()
                 except errors.TpcloudError as failure:  # the device's own answer is the news
                     self._log(f"the device list was not fetched again: {failure}")
-            exc.message = f"{target.full_name}: {exc.message}"
             raise
-        except errors.TpcloudError as exc:
-            exc.message = f"{target.full_name}: {exc.message}"
-            raise
+
+    def _reply_from(self, device: Device) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
+        """A dialect's ``send``: DEVICE's reply to each request."""
+
+        async def send(request: dict[str, Any]) -> dict[str, Any]:
+            reply, _ = await self._routed(device, request)
+            return reply
+
+        return send
 
 
 def _about(target: Target, exc: errors.TpcloudError) -> errors.TpcloudError:
@@ -322,6 +412,35 @@ def _about(target: Target, exc: errors.TpcloudError) -> errors.TpcloudError:
     if not exc.message.startswith(f"{target.full_name}: "):
         exc.message = f"{target.full_name}: {exc.message}"
     return exc
+
+
+def _named(target: Target, exc: errors.TpcloudError) -> errors.TpcloudError:
+    """A copy of EXC naming TARGET, for an error several outlets share (a batch that failed)."""
+    return _about(target, copy.copy(exc))
+
+
+async def _outcome(target: Target, work: Callable[[Target], Awaitable[Any]]) -> Outcome:
+    """WORK(target)'s result as TARGET's outcome, or the error that stopped it."""
+    try:
+        return Outcome(target, await work(target))
+    except errors.TpcloudError as exc:
+        return Outcome(target, error=_about(target, exc))
+
+
+def _switched(target: Target, wanted: dict[Outlet, bool], done: "Route | errors.TpcloudError") -> Outcome:
+    """An outlet's outcome from ``_switch_outlets``: the route that switched it, or its error."""
+    if isinstance(done, errors.TpcloudError):
+        return Outcome(target, error=_named(target, done))
+    return Outcome(target, SwitchResult(target, wanted[target.outlet], done))
+
+
+def _by_strip(targets: Sequence[Target]) -> list[list[Target]]:
+    """TARGETS in groups: the outlets of one strip together, every other target alone; in the
+    order each group first appears."""
+    groups: dict[object, list[Target]] = {}
+    for target in targets:
+        groups.setdefault(target.device.device_id if target.outlet else target, []).append(target)
+    return list(groups.values())
 
 
 def _switchable(device: Device) -> bool:

@@ -38,28 +38,32 @@ def _serve(stack: ExitStack, home: Home, name: str, server, device) -> None:
     home.devices[name] = device
 
 
+def _host() -> str:
+    return pick_loopback_host(udp_ports=(9999, 20002), tcp_ports=(9999,))
+
+
+def serve_tapo(stack: ExitStack, home: Home, fixture: str, alias: str, mac: str, server_cls, **kw) -> None:
+    """A Tapo device of the account (FIXTURE) on the LAN behind SERVER_CLS (KlapServer, AesServer)."""
+    home.cloud.add_smart_device(fixture, alias, mac=mac)
+    device = SmartDevice.from_fixture(fixture, nickname=alias, mac=mac, **kw)
+    _serve(stack, home, alias, server_cls(device, _host(), username=USERNAME, password=PASSWORD), device)
+
+
 @pytest.fixture
 def home(populated_cloud):
     c = populated_cloud
-    host = lambda: pick_loopback_host(udp_ports=(9999, 20002), tcp_ports=(9999,))  # noqa: E731
     with ExitStack() as stack:
         h = Home(c)
         lamp = c.by_alias["Desk Lamp"]
-        _serve(stack, h, "Desk Lamp", XorServer(lamp, host(), 9999), lamp)
+        _serve(stack, h, "Desk Lamp", XorServer(lamp, _host(), 9999), lamp)
         strip = c.by_alias["Office Strip"]
-        _serve(stack, h, "Office Strip", XorServer(strip, host(), 9999), strip)
+        _serve(stack, h, "Office Strip", XorServer(strip, _host(), 9999), strip)
         kasa_klap = c.add_iot_device("HS100(UK)_4.1_1.1.0.json", "Hallway")
-        _serve(stack, h, "Hallway", KlapServer(kasa_klap, host(), version=1, username=USERNAME, password=PASSWORD), kasa_klap)
-
-        def tapo(fixture, alias, mac, server_cls, **kw):
-            c.add_smart_device(fixture, alias, mac=mac)
-            device = SmartDevice.from_fixture(fixture, nickname=alias, mac=mac, **kw)
-            server = server_cls(device, host(), username=USERNAME, password=PASSWORD)
-            _serve(stack, h, alias, server, device)
-
-        tapo("P110(EU)_1.0_1.2.3.json", "Living Room", "A842A1000001", KlapServer)
-        tapo("P100(US)_1.0.0_1.4.0.json", "Bedroom", "A842A1000002", AesServer)
-        tapo("P300(EU)_1.0_1.0.15.json", "Power Strip", "A842A1000003", KlapServer, child_nicknames=["Fan", "Radio", "Heater"])
+        _serve(stack, h, "Hallway", KlapServer(kasa_klap, _host(), version=1, username=USERNAME, password=PASSWORD), kasa_klap)
+        serve_tapo(stack, h, "P110(EU)_1.0_1.2.3.json", "Living Room", "A842A1000001", KlapServer)
+        serve_tapo(stack, h, "P100(US)_1.0.0_1.4.0.json", "Bedroom", "A842A1000002", AesServer)
+        serve_tapo(stack, h, "P300(EU)_1.0_1.0.15.json", "Power Strip", "A842A1000003", KlapServer,
+                   child_nicknames=["Fan", "Radio", "Heater"])
         yield h
 
 

@@ -6,10 +6,10 @@ this module's business. Replies nest ``{module: {method: {..., "err_code": N}}}`
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, NamedTuple
+from typing import Any, Awaitable, Callable, NamedTuple, Sequence
 
 from tpcloud.devices import Device, Outlet, is_light_strip_model
-from tpcloud.errors import DeviceError, ProtocolError
+from tpcloud.errors import DeviceError, ProtocolError, TpcloudError
 
 BULB_SERVICE = "smartlife.iot.smartbulb.lightingservice"
 STRIP_SERVICE = "smartlife.iot.lightStrip"
@@ -72,6 +72,47 @@ def for_outlet(request: dict[str, Any], outlet: Outlet | None) -> dict[str, Any]
     return {"context": {"child_ids": [outlet.id]}, **request}
 
 
+def outlet_batches(wanted: dict[Outlet, bool]) -> list[tuple[dict[str, Any], list[Outlet]]]:
+    """One request for each state two or more of a strip's outlets are WANTED in, with the outlets
+    it names; outlets in none of them are switched alone.
+
+    The request names them all in ``context.child_ids`` and asks for the sysinfo back in the same
+    request, because its ``err_code`` proves nothing: an HS300 1.0 on firmware 1.0.6 switches every
+    outlet named, an HS300 2.0 on 1.0.3 or 1.0.12 only the first, and both answer ``err_code`` 0
+    (p-doyle/Python-KasaSmartPowerStrip#11, python-kasa#639, cloudkucooland/go-kasa#2). Only the
+    sysinfo counts (``settled``).
+    """
+    by_state: dict[bool, list[Outlet]] = {}
+    for outlet, on in wanted.items():
+        by_state.setdefault(on, []).append(outlet)
+    return [(_outlets_request(on, outlets), outlets) for on, outlets in by_state.items() if len(outlets) > 1]
+
+
+def _outlets_request(on: bool, outlets: list[Outlet]) -> dict[str, Any]:
+    return {
+        "context": {"child_ids": [o.id for o in outlets]},
+        "system": {"set_relay_state": {"state": int(on)}, "get_sysinfo": {}},
+    }
+
+
+def settled(
+    reply: Any, outlets: Sequence[Outlet], wanted: dict[Outlet, bool]
+) -> dict[Outlet, TpcloudError | None]:
+    """Those of OUTLETS that the sysinfo in REPLY (to an ``outlet_batches`` request) shows as WANTED;
+    the rest are not settled by it, whatever ``set_relay_state`` answered, and go alone.
+
+    An HS300 2.0 answers such a request with both parts, in the order asked (go-kasa#2). That it
+    reads the sysinfo after switching is a guess: if it read it before, the outlets it shows in
+    the old state would only be switched once more, alone.
+    """
+    system = reply.get("system") if isinstance(reply, dict) else None
+    sysinfo = system.get("get_sysinfo") if isinstance(system, dict) else None
+    if not isinstance(sysinfo, dict) or sysinfo.get("err_code", 0) != 0:
+        return {}
+    shown = {outlet: _find_child(sysinfo, outlet) for outlet in outlets}
+    return {o: None for o, child in shown.items() if child is not None and bool(child.get("state")) is wanted[o]}
+
+
 def check(reply: Any) -> dict[str, Any]:
     """REPLY, if every module and method in it succeeded; DeviceError naming the first that failed."""
     if not isinstance(reply, dict):
@@ -125,11 +166,18 @@ def outlets_of(sysinfo: dict[str, Any], device_id: str) -> list[Outlet]:
     return outlets
 
 
-def _child(sysinfo: dict[str, Any], outlet: Outlet) -> dict[str, Any]:
+def _find_child(sysinfo: dict[str, Any], outlet: Outlet) -> dict[str, Any] | None:
     for child in _children(sysinfo):
         if (child.get("id") == outlet.id or outlet.id.endswith(str(child.get("id")))):
             return child
-    raise ProtocolError(f'the strip no longer reports the outlet "{outlet.alias}"')
+    return None
+
+
+def _child(sysinfo: dict[str, Any], outlet: Outlet) -> dict[str, Any]:
+    child = _find_child(sysinfo, outlet)
+    if child is None:
+        raise ProtocolError(f'the strip no longer reports the outlet "{outlet.alias}"')
+    return child
 
 
 def is_on(sysinfo: dict[str, Any], outlet: Outlet | None = None) -> bool:

@@ -15,12 +15,20 @@ Reply rules, as real devices do:
 - unknown method  -> ``{"<module>": {"<method>": {"err_code": -2, "err_msg": "member not support"}}}``;
 - bad argument    -> ``{"<module>": {"<method>": {"err_code": -3, "err_msg": "invalid argument"}}}``.
 
+Several ``context.child_ids`` (peers on strips): an HS300 1.0 on firmware 1.0.6 acts on every
+outlet named (p-doyle/Python-KasaSmartPowerStrip#11); an HS300 2.0 (firmware 1.0.3, 1.0.12) only
+on the first, switching or reading it alone while it answers ``err_code`` 0 (python-kasa#639,
+cloudkucooland/go-kasa#2). ``first_child_only`` says which: true for an HS300 2.0 fixture, false
+for the others (for the KP303 a guess); tests may change it. Such a strip answers ``get_sysinfo``
+in a request with ``context`` as ever (go-kasa#2); here a request's methods run in the order given.
+
 Choices not checked against a device (documented so tests can rely on them):
 - An unknown ``context.child_ids`` entry (neither a full child id nor a two-digit index of an
   existing outlet), or an empty ``child_ids`` list, answers the method with ``ERR_INVALID_ARG``
-  (-3 "invalid argument") and changes nothing.
+  (-3 "invalid argument") and changes nothing; with several ids, one unknown is enough.
 - ``context`` on a device without children is ignored.
-- ``system.set_relay_state`` without ``context`` on a strip switches every outlet.
+- ``system.set_relay_state`` without ``context`` on a strip switches every outlet (a KP303 does,
+  python-kasa#639; an HS300 2.0 switches only the first, python-kasa#637: not emulated).
 - On bulbs ``system.set_relay_state`` / ``system.set_led_off`` answer -2 (bulbs use the lighting
   service); ``set_dev_alias`` works under ``system`` and ``smartlife.iot.common.system``.
 - ``on_time`` is not a clock: it keeps the fixture value until the state changes, then is 0.
@@ -122,6 +130,8 @@ class IotDevice:
         self.sysinfo: dict = self.data[SYSTEM]["get_sysinfo"]
         self.sysinfo.pop("err_code", None)
         self.requests: list[dict] = []  # every request handled, decoded, in order
+        # Whether, of several context.child_ids, only the first is acted on (see above).
+        self.first_child_only = self.model.startswith("HS300") and self.sysinfo.get("hw_ver") == "2.0"
         self._lock = threading.RLock()
 
         if device_id is None:
@@ -374,7 +384,7 @@ class IotDevice:
                 return None, False
             if found not in targets:
                 targets.append(found)
-        return targets, True
+        return targets[:1] if self.first_child_only else targets, True
 
     def _module_handlers(self, module: str) -> dict | None:
         if module == SYSTEM:
