@@ -18,6 +18,7 @@ from keyring.backend import KeyringBackend
 from keyring.compat import properties
 from keyring.errors import PasswordDeleteError
 
+from tests.conftest import all_at_once
 from tpcloud import filestore
 from tpcloud.errors import SecretStoreError, UsageError
 from tpcloud.filestore import FileStore
@@ -40,18 +41,22 @@ def _only_when_named(cls: type) -> float:
 
 
 class MemoryKeyring(KeyringBackend):
-    """A well-behaved OS keyring."""
+    """A well-behaved OS keyring that counts the calls made to it."""
 
     stored: dict[tuple[str, str], str] = {}
+    calls: list[tuple[str, str]] = []
     priority = properties.classproperty(_only_when_named)
 
     def get_password(self, service, username):
+        self.calls.append(("get", username))
         return self.stored.get((service, username))
 
     def set_password(self, service, username, password):
+        self.calls.append(("set", username))
         self.stored[(service, username)] = password
 
     def delete_password(self, service, username):
+        self.calls.append(("delete", username))
         if self.stored.pop((service, username), None) is None:
             raise PasswordDeleteError("not there")
 
@@ -89,6 +94,7 @@ def clean_environment(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(keyring.core, "_keyring_backend", None)  # keyring caches its choice
     MemoryKeyring.stored = {}
+    MemoryKeyring.calls = []
     RELEASE.clear()
     yield
     # Let stuck keyring threads finish now, before monkeypatch restores keyring's cached choice,
@@ -123,10 +129,10 @@ def encrypted_file(path: Path, token: str = SECRET) -> bytes:
 
 def test_round_trip_unencrypted(path):
     store = FileStore(path, "")
-    assert store.get_password("svc", "token") is None
+    assert store.entries("svc").get("token") is None
     assert not path.parent.exists()  # reading creates nothing
     store.update("svc", {"token": SECRET})
-    assert FileStore(path, "").get_password("svc", "token") == SECRET
+    assert FileStore(path, "").entries("svc").get("token") == SECRET
     doc = json.loads(path.read_text())
     assert doc == {
         "format": "tpcloud-secrets",
@@ -135,7 +141,7 @@ def test_round_trip_unencrypted(path):
         "secrets": {"svc": {"token": SECRET}},
     }
     store.update("svc", {"token": None})
-    assert store.get_password("svc", "token") is None
+    assert store.entries("svc").get("token") is None
 
 
 def test_file_and_folder_modes(path):
@@ -154,8 +160,8 @@ def test_round_trip_encrypted(path):
     assert doc["encryption"] == "scrypt+aes-256-gcm"
     assert "secrets" not in doc
     store = FileStore(path, PASSPHRASE)
-    assert store.get_password("svc", "token") == SECRET
-    assert store.get_password("svc", "refresh_token") == "refresh-" + SECRET
+    assert store.entries("svc").get("token") == SECRET
+    assert store.entries("svc").get("refresh_token") == "refresh-" + SECRET
 
 
 def test_fresh_salt_and_nonce_on_every_write(path):
@@ -169,7 +175,7 @@ def test_wrong_passphrase_fails_and_destroys_nothing(path):
     before = encrypted_file(path)
     store = FileStore(path, "not the passphrase")
     with pytest.raises(SecretStoreError, match="TPCLOUD_PASSPHRASE is wrong") as caught:
-        store.get_password("svc", "token")
+        store.entries("svc").get("token")
     assert "not the passphrase" not in str(caught.value) and SECRET not in str(caught.value)
     with pytest.raises(SecretStoreError):
         store.update("svc", {"token": "new"})
@@ -182,7 +188,7 @@ def test_encrypted_file_without_passphrase(path):
     before = encrypted_file(path)
     store = FileStore(path, "")
     with pytest.raises(SecretStoreError, match="is encrypted; set TPCLOUD_PASSPHRASE"):
-        store.get_password("svc", "token")
+        store.entries("svc").get("token")
     with pytest.raises(SecretStoreError, match="is encrypted"):
         store.update("svc", {"token": "new"})
     assert path.read_bytes() == before
@@ -193,7 +199,7 @@ def test_group_readable_file_is_refused(path):
     before = path.read_bytes()
     path.chmod(0o640)
     with pytest.raises(SecretStoreError) as caught:
-        FileStore(path, "").get_password("svc", "token")
+        FileStore(path, "").entries("svc").get("token")
     message = str(caught.value)
     assert str(path) in message and "0640" in message and f"chmod 600 {path}" in message
     assert "\n" not in message and SECRET not in message
@@ -225,7 +231,7 @@ def test_unreadable_file_is_reported_and_left_untouched(path, content):
     for passphrase in ("", PASSPHRASE):
         store = FileStore(path, passphrase)
         with pytest.raises(SecretStoreError) as caught:
-            store.get_password("svc", "token")
+            store.entries("svc").get("token")
         assert str(path) in str(caught.value) and "\n" not in str(caught.value)
         with pytest.raises(SecretStoreError):
             store.update("svc", {"token": "new"})
@@ -240,8 +246,8 @@ def test_unencrypted_file_is_encrypted_on_next_write(path):
     assert json.loads(data)["encryption"] == "scrypt+aes-256-gcm"
     assert SECRET.encode() not in data and b"me@example.com" not in data
     store = FileStore(path, PASSPHRASE)
-    assert store.get_password("svc", "token") == SECRET
-    assert store.get_password("svc", "username") == "me@example.com"
+    assert store.entries("svc").get("token") == SECRET
+    assert store.entries("svc").get("username") == "me@example.com"
 
 
 def test_update_is_one_write_and_none_deletes(path, monkeypatch):
@@ -263,8 +269,8 @@ def test_deleting_touches_only_the_names_given(path):
     store.update("svc", {"token": "a", "username": "b"})
     store.update("other", {"token": "c"})
     store.update("svc", {"token": None, "username": None})
-    assert store.get_password("svc", "token") is None and store.get_password("svc", "username") is None
-    assert store.get_password("other", "token") == "c"
+    assert store.entries("svc").get("token") is None and store.entries("svc").get("username") is None
+    assert store.entries("other").get("token") == "c"
     assert json.loads(path.read_text())["secrets"] == {"other": {"token": "c"}}
 
 
@@ -303,22 +309,10 @@ def test_concurrent_writers_lose_no_update(path, tmp_path, passphrase, count):
     go = tmp_path / "go"
     names = [f"writer{i}" for i in range(6)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    writers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), passphrase, name, str(count), str(go)],
-            env=env,
-            stderr=subprocess.PIPE,
-        )
-        for name in names
-    ]
-    time.sleep(0.5)  # let them all import and wait at the start line
-    go.touch()
-    for writer in writers:
-        _, err = writer.communicate(timeout=120)
-        assert writer.returncode == 0, err.decode()
+    all_at_once([[WRITER, str(path), passphrase, name, str(count), str(go)] for name in names], env, go)
     store = FileStore(path, passphrase)
-    assert {name: store.get_password("svc", name) for name in names} == dict.fromkeys(names, str(count - 1))
-    assert store.get_password("svc", "last") in names
+    assert {name: store.entries("svc").get(name) for name in names} == dict.fromkeys(names, str(count - 1))
+    assert store.entries("svc").get("last") in names
     assert sorted(p.name for p in path.parent.iterdir()) == ["secrets.json", "secrets.lock"]
 
 
@@ -399,18 +393,102 @@ def test_unknown_store_choice(env):
         secret_store({**env, "TPCLOUD_SECRET_STORE": "vault"}).get("token")
 
 
-def test_os_keyring(env, tmp_path, monkeypatch):
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.MemoryKeyring")
+MEMORY = f"{__name__}.MemoryKeyring"
+
+
+def item() -> dict:
+    """The one keyring item holding tpcloud's secrets."""
+    return json.loads(MemoryKeyring.stored[(SERVICE, "secrets")])
+
+
+def test_os_keyring_keeps_every_secret_in_one_item(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
     store = secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"})
     assert not store.is_file_store
     assert store.description.startswith("OS keyring (") and "MemoryKeyring" in store.description
     store.update({"token": SECRET, "refresh_token": "r", "password": None})
-    assert MemoryKeyring.stored == {(SERVICE, "token"): SECRET, (SERVICE, "refresh_token"): "r"}
-    assert store.get("token") == SECRET
+    assert list(MemoryKeyring.stored) == [(SERVICE, "secrets")]
+    assert item() == {"token": SECRET, "refresh_token": "r"}
+    store.update({"refresh_token": None, "username": "me"})
+    assert item() == {"token": SECRET, "username": "me"}
+    assert secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"}).get("token") == SECRET
     store.clear()
     store.clear()
     assert MemoryKeyring.stored == {}
-    assert not (tmp_path / "config").exists()
+    assert store.get("token") is None
+    # Changes are made under a lock beside the rest of the configuration; no secret goes there.
+    assert sorted(p.name for p in (tmp_path / "config" / "tpcloud").iterdir()) == ["keyring.lock"]
+
+
+def test_a_run_reads_the_item_once(env, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    MemoryKeyring.stored[(SERVICE, "secrets")] = json.dumps({"token": SECRET, "username": "me", "terminal_uuid": "u"})
+    store = secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"})
+    assert [store.get(name) for name in ("token", "username", "terminal_uuid", "password")] == [SECRET, "me", "u", None]
+    assert MemoryKeyring.calls == [("get", "secrets")]
+    MemoryKeyring.calls.clear()
+    store.update({"token": "new"})  # read-modify-write: what another run stored meanwhile is kept
+    assert MemoryKeyring.calls == [("get", "secrets"), ("set", "secrets")]
+    MemoryKeyring.calls.clear()
+    assert store.get("token") == "new" and MemoryKeyring.calls == []
+    MemoryKeyring.stored[(SERVICE, "secrets")] = json.dumps({"token": "renewed elsewhere"})
+    assert store.get("token") == "new"
+    assert store.get("token", fresh=True) == "renewed elsewhere"
+
+
+def test_modify_changes_the_value_stored_now(env, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    store = secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"})
+    assert store.get("lan_sessions") is None
+    MemoryKeyring.stored[(SERVICE, "secrets")] = json.dumps({"lan_sessions": "a"})  # another run
+    store.modify("lan_sessions", lambda value: f"{value}+b")
+    assert item() == {"lan_sessions": "a+b"}
+    with pytest.raises(Exception, match="must be a str or None"):  # a bug, caught before anything is written
+        store.modify("lan_sessions", lambda value: 5)
+    assert item() == {"lan_sessions": "a+b"}
+    store.modify("lan_sessions", lambda value: None)
+    assert MemoryKeyring.stored == {}
+
+
+def test_the_old_layout_is_moved_into_one_item(env, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    old = {"token": SECRET, "refresh_token": "r", "username": "me", "terminal_uuid": "u"}
+    MemoryKeyring.stored = {(SERVICE, name): value for name, value in old.items()}
+    MemoryKeyring.stored[("another service", "token")] = "theirs"
+    logged = []
+    store = SecretStore(Settings.from_env({**env, "TPCLOUD_SECRET_STORE": "keyring"}), log=logged.append)
+    assert store.get("token") == SECRET and store.get("terminal_uuid") == "u"
+    assert MemoryKeyring.stored == {(SERVICE, "secrets"): json.dumps(old, sort_keys=True, separators=(",", ":")),
+                                    ("another service", "token"): "theirs"}
+    assert logged == ["moved 4 secrets from one OS keyring item each into the item tpcloud/secrets"]
+    MemoryKeyring.calls.clear()
+    assert secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"}).get("username") == "me"
+    assert MemoryKeyring.calls == [("get", "secrets")]
+
+
+def test_logout_removes_old_items_left_behind(env, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    MemoryKeyring.stored = {(SERVICE, "secrets"): '{"token": "t"}', (SERVICE, "password"): "pw"}
+    secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"}).clear()
+    assert MemoryKeyring.stored == {}
+
+
+@pytest.mark.parametrize("content", ["not json", "", "[]", '"token"', '{"token": 5}', '{"token": null}'])
+def test_a_malformed_item_is_one_clear_error_and_changes_nothing(env, monkeypatch, content):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    MemoryKeyring.stored = {(SERVICE, "secrets"): content, (SERVICE, "password"): "old layout"}
+    store = secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"})
+    for attempt in (lambda: store.get("token"), lambda: store.update({"token": "new"})):
+        with pytest.raises(SecretStoreError) as caught:
+            attempt()
+        assert str(caught.value) == (
+            "the OS keyring item tpcloud/secrets is unreadable (not a JSON object of names to strings); "
+            "it was left untouched"
+        )
+        assert "logout" in caught.value.hint
+    assert MemoryKeyring.stored == {(SERVICE, "secrets"): content, (SERVICE, "password"): "old layout"}
+    store.clear()  # logout is the way out
+    assert MemoryKeyring.stored == {}
 
 
 def test_unknown_name_is_a_bug(env):

@@ -6,10 +6,9 @@ keyring that never answers, and the wording of errors live in one place.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tpcloud.config import SECRET_STORE_VAR as STORE_VAR
 from tpcloud.errors import SecretStoreError, TpcloudError
@@ -19,6 +18,11 @@ if TYPE_CHECKING:
 
     from tpcloud.config import Settings
     from tpcloud.filestore import FileStore
+    from tpcloud.keyringstore import KeyringStore
+
+    Store = FileStore | KeyringStore
+
+T = TypeVar("T")
 
 SERVICE = "tpcloud"
 # Everything tpcloud keeps; lan_sessions holds the KLAP/AES sessions of tpcloud.lan.sessions.
@@ -37,81 +41,97 @@ class SecretStore:
     ``TPCLOUD_SECRET_STORE=file`` uses the file store, ``=keyring`` insists on the OS keyring, and
     unset takes the OS keyring when keyring finds a usable one (honouring
     ``PYTHON_KEYRING_BACKEND``), else the file store. The choice is made on first use, so commands
-    that never touch a secret never load keyring. Every OS-keyring call runs in a daemon thread
-    with ``timeout``: a locked SecretService may wait forever for a prompt nobody can answer, and
-    a daemon thread (unlike a concurrent.futures one, which is joined at exit) lets tpcloud give up
+    that never touch a secret never load keyring.
+
+    The secrets are read once per run and kept; :meth:`get` with ``fresh`` reads them again, to
+    see what another process stored meanwhile. Every OS-keyring call runs in a daemon thread with
+    ``timeout``: a locked SecretService may wait forever for a prompt nobody can answer, and a
+    daemon thread (unlike a concurrent.futures one, which is joined at exit) lets tpcloud give up
     and exit.
     """
 
-    def __init__(self, settings: "Settings", *, timeout: float = 5.0) -> None:
+    def __init__(self, settings: "Settings", *, timeout: float = 5.0, log: Callable[[str], None] | None = None) -> None:
         self._settings = settings
         self._timeout = timeout
-        self._backend: KeyringBackend | FileStore | None = None
+        self._log = log or (lambda message: None)
+        self._store: Store | None = None
         self._is_file = False
+        self._entries: dict[str, str] | None = None
         self._hung = False
 
     @property
     def description(self) -> str:
         """Where the secrets go, in one line, for ``login`` to tell the user."""
-        backend = self._chosen()
+        store = self._chosen()
         if self._is_file:
-            return backend.description  # type: ignore[attr-defined, no-any-return]
-        return f"OS keyring ({type(backend).name.removesuffix(' Keyring')})"
+            return store.description  # type: ignore[union-attr]
+        return f"OS keyring ({type(store.backend).name.removesuffix(' Keyring')})"  # type: ignore[union-attr]
 
     @property
     def is_file_store(self) -> bool:
         self._chosen()
         return self._is_file
 
-    def get(self, name: str) -> str | None:
+    def get(self, name: str, *, fresh: bool = False) -> str | None:
+        """The secret NAME; FRESH reads the store again instead of what this run read before."""
         _check_name(name)
-        backend = self._chosen()
-        if self._is_file:
-            return backend.get_password(SERVICE, name)
-        return self._ask(backend.get_password, SERVICE, name)  # type: ignore[no-any-return]
+        if self._entries is None or fresh:
+            self._entries = self._run(lambda store: store.entries(SERVICE))
+        return self._entries.get(name)
 
     def update(self, values: Mapping[str, str | None]) -> None:
-        """Set each name to its value; None deletes it. One atomic write on the file store."""
-        for name in values:
-            _check_name(name)
-        backend = self._chosen()
-        if self._is_file:
-            backend.update(SERVICE, values)  # type: ignore[attr-defined]
-            return
-        for name, value in values.items():
-            if value is None:
-                self._ask(_delete_if_present, backend, name)
-            else:
-                self._ask(backend.set_password, SERVICE, name, value)
+        """Set each name to its value; None deletes it. One write, of what the store holds now."""
+        _check(values)
+        self._entries = self._run(lambda store: store.update(SERVICE, values))
+
+    def modify(self, name: str, change: Callable[[str | None], str | None]) -> None:
+        """Set NAME to CHANGE(its value as stored now): read and written in one step, under the
+        store's lock, so what another run stored meanwhile is not lost."""
+        _check_name(name)
+        self._entries = self._run(
+            lambda store: store.update(SERVICE, lambda entries: _check({name: change(entries.get(name))}))
+        )
 
     def clear(self) -> None:
         """Forget everything tpcloud keeps (logout); nothing to forget is fine."""
-        self.update(dict.fromkeys(NAMES))
+        self._run(lambda store: store.clear(SERVICE))
+        self._entries = {}
 
-    def _chosen(self) -> KeyringBackend | FileStore:
-        if self._backend is None:
-            self._backend, self._is_file = self._select()
-        return self._backend
+    def _run(self, operation: Callable[["Store"], T]) -> T:
+        """OPERATION on the chosen store; on the OS keyring, under the time limit."""
+        store = self._chosen()
+        return operation(store) if self._is_file else self._ask(operation, store)  # type: ignore[no-any-return]
 
-    def _select(self) -> tuple[KeyringBackend | FileStore, bool]:
-        """The backend, and whether it is the file store."""
+    def _chosen(self) -> "Store":
+        if self._store is None:
+            self._store, self._is_file = self._select()
+        return self._store
+
+    def _select(self) -> tuple["Store", bool]:
+        """The store, and whether it is the file store."""
         choice = self._settings.secret_store
         if choice != "file":
             import keyring  # noqa: F401 - importing cannot hang; keep its cost out of the timeout
 
             found, usable = self._ask(_os_keyring, failing="cannot load the OS keyring")
             if usable:
-                return found, False
+                return self._keyring_store(found), False
             if choice == "keyring":
-                kind = type(found)
                 raise SecretStoreError(
-                    f"no usable OS keyring ({STORE_VAR}=keyring, but keyring offers only "
-                    f"{kind.__module__}.{kind.__name__})",
+                    f"no usable OS keyring ({STORE_VAR}=keyring, but keyring offers only {_class_name(found)})",
                     hint=f"install or start one (e.g. gnome-keyring), or {_USE_FILE}",
                 )
+        return self._file_store(), True
+
+    def _file_store(self) -> "FileStore":
         from tpcloud.filestore import FileStore
 
-        return FileStore(self._settings.secrets_file, self._settings.passphrase), True
+        return FileStore(self._settings.secrets_file, self._settings.passphrase)
+
+    def _keyring_store(self, backend: "KeyringBackend") -> "KeyringStore":
+        from tpcloud.keyringstore import KeyringStore
+
+        return KeyringStore(backend, lock=self._settings.config_dir / "keyring.lock", old_names=NAMES, log=self._log)
 
     def _ask(self, call: Callable[..., Any], *args: Any, failing: str = "the OS keyring failed") -> Any:
         """Run ``call`` in a daemon thread and give up after the timeout."""
@@ -168,11 +188,16 @@ def _usable(backend: KeyringBackend) -> bool:
     return bool(type(backend).priority >= 1)
 
 
-def _delete_if_present(backend: KeyringBackend, name: str) -> None:
-    from keyring.errors import PasswordDeleteError
+def _class_name(backend: KeyringBackend) -> str:
+    return f"{type(backend).__module__}.{type(backend).__qualname__}"
 
-    with contextlib.suppress(PasswordDeleteError):  # deleting what is not there is fine
-        backend.delete_password(SERVICE, name)
+
+def _check(values: Mapping[str, str | None]) -> Mapping[str, str | None]:
+    for name, value in values.items():
+        _check_name(name)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"the value for {name!r} must be a str or None")
+    return values
 
 
 def _check_name(name: str) -> None:
