@@ -19,7 +19,7 @@ from keyring.compat import properties
 from keyring.errors import PasswordDeleteError
 
 from tests.conftest import all_at_once
-from tpcloud import filestore
+from tpcloud import filestore, secrets
 from tpcloud.errors import SecretStoreError, UsageError
 from tpcloud.filestore import FileStore
 from tpcloud.config import Settings
@@ -489,6 +489,144 @@ def test_a_malformed_item_is_one_clear_error_and_changes_nothing(env, monkeypatc
     assert MemoryKeyring.stored == {(SERVICE, "secrets"): content, (SERVICE, "password"): "old layout"}
     store.clear()  # logout is the way out
     assert MemoryKeyring.stored == {}
+
+
+# The remembered choice (store.json)
+
+
+def remembered(tmp_path) -> dict | None:
+    path = tmp_path / "config" / "tpcloud" / "store.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_choice(tmp_path, content: str) -> Path:
+    path = tmp_path / "config" / "tpcloud" / "store.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    return path
+
+
+@pytest.fixture
+def no_probe(monkeypatch):
+    """Fails any full probe of keyring's backends."""
+    def probe():
+        raise AssertionError("probed keyring's backends")
+
+    monkeypatch.setattr(secrets, "_os_keyring", probe)
+
+
+def test_the_probes_choice_is_remembered_and_then_loaded_alone(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)  # keyring's probe finds it; tpcloud's env lacks it
+    logged = []
+    store = SecretStore(Settings.from_env(env), log=logged.append)
+    store.update({"token": SECRET})
+    assert remembered(tmp_path) == {"store": "keyring", "backend": MEMORY}
+    assert mode(tmp_path / "config" / "tpcloud" / "store.json") == 0o600
+    assert logged == [f"remembered the OS keyring ({MEMORY}) in {tmp_path}/config/tpcloud/store.json"]
+    monkeypatch.setattr(secrets, "_os_keyring", lambda: pytest.fail("probed keyring's backends"))
+    again = secret_store(env)
+    assert again.get("token") == SECRET and not again.is_file_store
+
+
+def test_the_file_store_remembered_is_used_without_asking_keyring(env, tmp_path, monkeypatch, no_probe):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    write_choice(tmp_path, '{"store": "file"}')
+    store = secret_store(env)
+    store.update({"token": SECRET})
+    assert store.is_file_store and MemoryKeyring.calls == []
+    assert secret_store({**env, "TPCLOUD_SECRET_STORE": "file"}).get("token") == SECRET
+
+
+def test_a_remembered_backend_that_is_not_usable_means_a_probe(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    write_choice(tmp_path, '{"store": "keyring", "backend": "no_such_module.Keyring"}')
+    logged = []
+    store = SecretStore(Settings.from_env(env), log=logged.append)
+    assert not store.is_file_store
+    assert logged[0] == ("the remembered OS keyring no_such_module.Keyring is not usable here (ModuleNotFoundError: "
+                         "No module named 'no_such_module'); probing keyring's backends")
+    assert remembered(tmp_path) == {"store": "keyring", "backend": MEMORY}
+
+
+@pytest.mark.parametrize("backend", ["keyring.backends.fail.Keyring", f"{__name__}.HangingKeyring", "json.JSONDecoder"])
+def test_a_remembered_keyring_is_not_forgotten_in_a_run_that_cannot_use_it(env, tmp_path, monkeypatch, backend):
+    # ssh or cron, without the desktop's D-Bus session: the file store for this run only.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    path = write_choice(tmp_path, json.dumps({"store": "keyring", "backend": backend}))
+    before = path.read_bytes()
+    store = secret_store(env)
+    store.update({"token": SECRET})
+    assert store.is_file_store
+    assert path.read_bytes() == before
+
+
+def test_with_nothing_remembered_the_file_store_is_remembered_once_it_holds_secrets(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    store = secret_store(env)
+    assert store.get("token") is None and store.is_file_store
+    assert remembered(tmp_path) is None  # a secret may still wait in an OS keyring this run cannot see
+    store.update({"token": SECRET})
+    assert remembered(tmp_path) is None
+    assert secret_store(env).get("token") == SECRET
+    assert remembered(tmp_path) == {"store": "file"}
+
+
+def test_login_probes_again_and_remembers_what_it_finds(env, tmp_path, monkeypatch):
+    write_choice(tmp_path, '{"store": "file"}')
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    store = secret_store(env)
+    store.choose_afresh()
+    store.update({"token": SECRET})
+    assert remembered(tmp_path) == {"store": "keyring", "backend": MEMORY} and item() == {"token": SECRET}
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    store.choose_afresh()
+    store.update({"token": "in the file"})
+    assert remembered(tmp_path) == {"store": "file"} and store.is_file_store
+
+
+@pytest.mark.parametrize("content", [
+    "{not json", "", "[]", '{"store": "vault"}', '{"store": "keyring"}', '{"store": "keyring", "backend": "a b"}',
+    '{"store": "keyring", "backend": "os.system(1)"}', '{"store": "file", "backend": "x.Y"}',
+])
+def test_a_garbled_choice_counts_as_nothing_remembered(env, tmp_path, monkeypatch, content):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    path = write_choice(tmp_path, content)
+    logged = []
+    store = SecretStore(Settings.from_env(env), log=logged.append)
+    store.update({"token": SECRET})
+    assert not store.is_file_store
+    assert logged[0].startswith(f"{path} is unreadable (") and logged[0].endswith("); taking it as nothing remembered")
+    assert remembered(tmp_path) == {"store": "keyring", "backend": MEMORY}
+
+
+def test_a_choice_that_cannot_be_written_is_only_logged(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    write_choice(tmp_path, "").unlink()
+    (tmp_path / "config" / "tpcloud" / "store.json").mkdir()  # in the way
+    logged = []
+    store = SecretStore(Settings.from_env(env), log=logged.append)
+    store.update({"token": SECRET})
+    assert store.get("token") == SECRET
+    assert any(line.startswith("cannot remember the secret store in ") for line in logged), logged
+
+
+@pytest.mark.parametrize("forced", ["file", "keyring"])
+def test_the_environment_overrides_what_is_remembered_and_changes_none_of_it(env, tmp_path, monkeypatch, forced):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    path = write_choice(tmp_path, '{"store": "file"}' if forced == "keyring" else json.dumps(
+        {"store": "keyring", "backend": MEMORY}))
+    before = path.read_bytes()
+    store = secret_store({**env, "TPCLOUD_SECRET_STORE": forced})
+    store.choose_afresh()  # a login too
+    store.update({"token": SECRET})
+    assert store.is_file_store == (forced == "file")
+    # PYTHON_KEYRING_BACKEND: keyring's knob names the backend on every run, so nothing is remembered.
+    store = secret_store({**env, "PYTHON_KEYRING_BACKEND": MEMORY})
+    store.choose_afresh()
+    store.update({"token": SECRET})
+    assert not store.is_file_store
+    assert path.read_bytes() == before
 
 
 def test_unknown_name_is_a_bug(env):

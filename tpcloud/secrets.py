@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tpcloud.config import SECRET_STORE_VAR as STORE_VAR
 from tpcloud.errors import SecretStoreError, TpcloudError
+from tpcloud.storechoice import FILE, Choice, recall, remember
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -33,15 +34,20 @@ NAMES = (
     "cloud_api", "cloud_url", "mfa_pending",
 )
 _USE_FILE = f"use the file store: {STORE_VAR}=file"
+_CANNOT_LOAD = "cannot load the OS keyring"
 
 
 class SecretStore:
     """The secrets of one tpcloud run, in the backend the settings ask for.
 
-    ``TPCLOUD_SECRET_STORE=file`` uses the file store, ``=keyring`` insists on the OS keyring, and
-    unset takes the OS keyring when keyring finds a usable one (honouring
-    ``PYTHON_KEYRING_BACKEND``), else the file store. The choice is made on first use, so commands
-    that never touch a secret never load keyring.
+    ``TPCLOUD_SECRET_STORE=file`` uses the file store, ``=keyring`` insists on the OS keyring
+    keyring finds. Unset, the choice remembered in ``store.json`` (tpcloud.storechoice) stands:
+    the file store, without loading keyring, or the keyring backend remembered, loaded alone. A
+    full probe of keyring's backends chooses, and is remembered, at ``login``
+    (:meth:`choose_afresh`), when nothing is remembered yet, and when the remembered backend is
+    not usable here. With ``PYTHON_KEYRING_BACKEND`` set, keyring's choice is what the user asked
+    for: it is taken on every run, and nothing is remembered. The choice is made on first use, so
+    commands that never touch a secret never make it.
 
     The secrets are read once per run and kept; :meth:`get` with ``fresh`` reads them again, to
     see what another process stored meanwhile. Every OS-keyring call runs in a daemon thread with
@@ -58,6 +64,7 @@ class SecretStore:
         self._is_file = False
         self._entries: dict[str, str] | None = None
         self._hung = False
+        self._afresh = False
 
     @property
     def description(self) -> str:
@@ -97,6 +104,20 @@ class SecretStore:
         self._run(lambda store: store.clear(SERVICE))
         self._entries = {}
 
+    def choose_afresh(self) -> None:
+        """Choose the store by a full probe on first use from now on, and remember it (``login``)."""
+        self._store = self._entries = None
+        self._afresh = True
+
+    def remembered(self) -> Choice | None:
+        """The choice store.json remembers, if it can be read (for ``doctor``)."""
+        return self._recall()
+
+    def probe(self) -> Choice:
+        """What a full probe of keyring's backends finds now; changes nothing (for ``doctor``)."""
+        found, usable = self._probe()
+        return Choice("keyring", _class_name(found)) if usable else FILE
+
     def _run(self, operation: Callable[["Store"], T]) -> T:
         """OPERATION on the chosen store; on the OS keyring, under the time limit."""
         store = self._chosen()
@@ -109,19 +130,63 @@ class SecretStore:
 
     def _select(self) -> tuple["Store", bool]:
         """The store, and whether it is the file store."""
-        choice = self._settings.secret_store
-        if choice != "file":
+        forced = self._settings.secret_store
+        if forced == "file":
+            return self._file_store(), True
+        # The remembered choice is tpcloud's, for when neither tpcloud's knob nor keyring's is set.
+        memory = forced == "" and not self._settings.keyring_backend
+        remembered = self._recall() if memory and not self._afresh else None
+        if remembered == FILE:
+            return self._file_store(), True
+        if remembered is not None:
             import keyring  # noqa: F401 - importing cannot hang; keep its cost out of the timeout
 
-            found, usable = self._ask(_os_keyring, failing="cannot load the OS keyring")
-            if usable:
-                return self._keyring_store(found), False
-            if choice == "keyring":
-                raise SecretStoreError(
-                    f"no usable OS keyring ({STORE_VAR}=keyring, but keyring offers only {_class_name(found)})",
-                    hint=f"install or start one (e.g. gnome-keyring), or {_USE_FILE}",
-                )
+            backend, why = self._ask(_load_backend, remembered.backend, failing=_CANNOT_LOAD)
+            if backend is not None:
+                return self._keyring_store(backend), False
+            self._log(f"the remembered OS keyring {remembered.backend} is not usable here ({why}); "
+                      "probing keyring's backends")
+        found, usable = self._probe()
+        if usable:
+            if memory:
+                self._remember(Choice("keyring", _class_name(found)), remembered)
+            return self._keyring_store(found), False
+        if forced == "keyring":
+            raise SecretStoreError(
+                f"no usable OS keyring ({STORE_VAR}=keyring, but keyring offers only {_class_name(found)})",
+                hint=f"install or start one (e.g. gnome-keyring), or {_USE_FILE}",
+            )
+        # Only a login moves a remembered keyring to the file store: a run without a D-Bus session
+        # (cron, ssh) must not hide the secrets a desktop session keeps in the keyring. For the same
+        # reason, with nothing remembered, the file store is remembered once it holds secrets.
+        if memory and (self._afresh or (remembered is None and self._settings.secrets_file.exists())):
+            self._remember(FILE, remembered)
         return self._file_store(), True
+
+    def _probe(self) -> tuple[KeyringBackend, bool]:
+        import keyring  # noqa: F401 - importing cannot hang; keep its cost out of the timeout
+
+        return self._ask(_os_keyring, failing=_CANNOT_LOAD)  # type: ignore[no-any-return]
+
+    def _recall(self) -> Choice | None:
+        path = self._settings.store_choice_file
+        try:
+            return recall(path)
+        except ValueError as why:
+            self._log(f"{path} is unreadable ({why}); taking it as nothing remembered")
+            return None
+
+    def _remember(self, choice: Choice, before: Choice | None) -> None:
+        """Keep CHOICE in store.json unless BEFORE (what was remembered) is the same."""
+        if choice == before:
+            return
+        path = self._settings.store_choice_file
+        try:
+            remember(path, choice)
+        except OSError as exc:  # the store still works; the next run probes again
+            self._log(f"cannot remember the secret store in {path}: {exc.strerror or exc}")
+        else:
+            self._log(f"remembered {choice} in {path}")
 
     def _file_store(self) -> "FileStore":
         from tpcloud.filestore import FileStore
@@ -176,6 +241,29 @@ def _os_keyring() -> tuple[KeyringBackend, bool]:
 
     found = keyring.get_keyring()
     return found, _usable(found)
+
+
+def _load_backend(name: str) -> tuple[KeyringBackend | None, str]:
+    """The remembered backend class NAME, made, when it is usable here; else None and why not.
+
+    Only that class is imported and asked for its priority (for Secret Service: is the daemon on
+    the session bus?), instead of every backend keyring knows.
+    """
+    import importlib
+
+    from keyring.backend import KeyringBackend
+
+    module, _, attribute = name.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), attribute)
+        if not (isinstance(cls, type) and issubclass(cls, KeyringBackend)):
+            return None, "not a keyring backend"
+        backend = cls()
+        if _usable(backend):
+            return backend, ""
+        return None, f"priority {cls.priority}"
+    except Exception as exc:  # not installed, not viable here (priority raises), ...
+        return None, _one_line(exc)
 
 
 def _usable(backend: KeyringBackend) -> bool:
