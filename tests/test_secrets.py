@@ -602,8 +602,7 @@ def test_a_garbled_choice_counts_as_nothing_remembered(env, tmp_path, monkeypatc
 
 def test_a_choice_that_cannot_be_written_is_only_logged(env, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
-    write_choice(tmp_path, "").unlink()
-    (tmp_path / "config" / "tpcloud" / "store.json").mkdir()  # in the way
+    (tmp_path / "config" / "tpcloud" / "store.json").mkdir(parents=True)  # a folder in the way
     logged = []
     store = SecretStore(Settings.from_env(env), log=logged.append)
     store.update({"token": SECRET})

@@ -17,7 +17,7 @@ import contextlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from tpcloud.errors import SecretStoreError
 from tpcloud.fsutil import FileLock
@@ -25,9 +25,10 @@ from tpcloud.fsutil import FileLock
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
 
+    # What an update sets (None: deletes), or a function of the entries as they are now giving it.
+    Changes = Mapping[str, str | None] | Callable[[dict[str, str]], Mapping[str, str | None]]
+
 ITEM = "secrets"
-# What an update sets (None: deletes), or a function of the entries as they are now giving it.
-Changes = Union[Mapping[str, Union[str, None]], Callable[[dict[str, str]], Mapping[str, Union[str, None]]]]
 
 
 def _changed(entries: Mapping[str, str], values: Mapping[str, str | None]) -> dict[str, str]:
@@ -54,7 +55,7 @@ class KeyringStore:
         with FileLock(self._lock):
             return self._current(service)
 
-    def update(self, service: str, values: Changes) -> dict[str, str]:
+    def update(self, service: str, values: "Changes") -> dict[str, str]:
         """Set (None: delete) several names in one write; the entries as they are now."""
         with FileLock(self._lock):
             before = self._current(service)
