@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,17 @@ def one_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one line, got: {text!r}"
     return lines[0]
+
+
+def all_at_once(scripts: list[list[str]], env: dict, go: Path) -> None:
+    """Run each of SCRIPTS (``python -c`` and its arguments; each waits until GO exists) at the same
+    moment, and check that every one succeeded."""
+    procs = [subprocess.Popen([sys.executable, "-c", *script], env=env, stderr=subprocess.PIPE) for script in scripts]
+    time.sleep(1)  # let them all import and wait at the start line
+    go.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
 
 
 @dataclass

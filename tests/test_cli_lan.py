@@ -214,6 +214,27 @@ def test_the_xor_path_loads_neither_httpx_nor_cryptography(user, home):
         assert not any(m == heavy or m.startswith(heavy + ".") for m in modules), heavy
 
 
+# A store that fails loudly the moment anything opens it: an OS keyring that cannot be loaded.
+BROKEN_STORE = {"TPCLOUD_SECRET_STORE": "keyring", "PYTHON_KEYRING_BACKEND": "no_such_module.Keyring"}
+
+
+def test_commands_that_need_no_secret_never_open_the_secret_store(user, home):
+    user("discover", "--timeout", "1")  # warm caches: the device list and the LAN addresses
+    assert "cannot load the OS keyring" in one_line(user("switch", "Bedroom", "on", env=BROKEN_STORE).stderr)
+    complete = {"_TPCLOUD_COMPLETE": "complete_bash", "COMP_WORDS": "tpcloud\nswitch\nDesk", "COMP_CWORD": "2"}
+    for args, env in [
+        (("--help",), {}), (("--version",), {}), (("switch", "--help"), {}), ((), complete),
+        (("list",), {}), (("list", "--json"), {}),
+        (("switch", "Desk Lamp", "on"), {}), (("switch", "Office Strip/Printer", "toggle"), {}),
+        (("state", "Desk Lamp", "Office Strip"), {}), (("send", "Desk Lamp", '{"system":{"get_sysinfo":{}}}'), {}),
+        (("led", "Desk Lamp"), {}), (("discover", "--timeout", "1"), {}),
+    ]:
+        result, modules = user.loaded_modules(*args, env={**BROKEN_STORE, **env})
+        assert result.code == 0, result
+        assert not any(m == "keyring" or m.startswith("keyring.") for m in modules), args
+    assert home.devices["Desk Lamp"].is_on()
+
+
 def test_a_device_that_resets_mid_frame_or_announces_an_absurd_length(user, home):
     user("discover", "--timeout", "1")
     for fault in ("reset", "absurd_length"):

@@ -18,10 +18,13 @@ def test_all_well(user, home, populated_cloud):
     assert result.code == 0, result
     found = checks(result)
     assert {name: c["status"] for name, c in found.items()} == {
-        "secret store": "ok", "login": "ok", "cache": "ok", "cloud": "ok",
+        "secret store": "ok", "store choice": "ok", "login": "ok", "cache": "ok", "cloud": "ok",
         **{f"LAN {name}": "ok" for name in home.servers},
     }
     assert "file store" in found["secret store"]["detail"]
+    assert found["store choice"]["detail"] == (
+        "PYTHON_KEYRING_BACKEND chooses, on every run; a fresh probe finds the file store"
+    )
     assert found["login"]["detail"] == "a session is stored for user@example.com, with the password"
     assert found["cloud"]["detail"] == f"answers ({len(populated_cloud.devices)} devices in the account)"
     lamp = home.servers["Desk Lamp"]
@@ -83,3 +86,40 @@ def test_an_encrypted_store_without_its_passphrase(cli, populated_cloud):
     found = checks(result)
     assert found["secret store"]["status"] == "problem" and "TPCLOUD_PASSPHRASE" in found["secret store"]["detail"]
     assert found["login"]["status"] == "skipped" and found["cloud"]["status"] == "skipped"
+
+
+# What the test environment names, and the desktop's D-Bus session, are both missing here.
+NO_KEYRING = {"PYTHON_KEYRING_BACKEND": None, "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus"}
+
+
+def test_the_remembered_store_and_what_a_probe_finds(cli, populated_cloud):
+    cli.login(env=NO_KEYRING)
+    found = checks(cli("doctor", "--json", env=NO_KEYRING))
+    where = cli.config_dir / "store.json"
+    assert found["store choice"] == {
+        "check": "store choice", "status": "ok", "fix": None,
+        "detail": f"the file store is remembered in {where}; a fresh probe finds the same",
+    }
+    forced = checks(cli("doctor", "--json", env={**NO_KEYRING, "TPCLOUD_SECRET_STORE": "file"}))
+    assert forced["store choice"]["detail"] == "TPCLOUD_SECRET_STORE=file chooses; a fresh probe finds the file store"
+
+
+def test_a_remembered_keyring_this_run_cannot_use_is_a_warning(cli, populated_cloud):
+    # A desktop user's keyring remembered, doctor run over ssh: no D-Bus session here.
+    cli.login(env=NO_KEYRING)
+    where = cli.config_dir / "store.json"
+    where.write_text('{"store": "keyring", "backend": "keyring.backends.SecretService.Keyring"}')
+    result = cli("doctor", "--json", env=NO_KEYRING)
+    assert result.code == 0, result
+    found = checks(result)
+    assert found["secret store"]["status"] == "ok" and "file store" in found["secret store"]["detail"]
+    assert found["login"]["status"] == "ok"
+    assert found["store choice"]["status"] == "warning"
+    assert found["store choice"]["detail"] == (
+        f"the OS keyring (keyring.backends.SecretService.Keyring) is remembered in {where}, "
+        "but a fresh probe finds the file store now"
+    )
+    assert "`tpcloud login`" in found["store choice"]["fix"]
+    table = cli("doctor", env=NO_KEYRING).stdout
+    assert any(line.startswith("warning") and "store choice" in line for line in table.splitlines())
+    assert where.read_text() == '{"store": "keyring", "backend": "keyring.backends.SecretService.Keyring"}'

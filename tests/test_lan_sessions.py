@@ -25,7 +25,7 @@ WITH_HANDSHAKE = 3
 
 
 def saved_sessions(cli) -> dict:
-    raw = FileStore(cli.config_dir / "secrets.json", "").get_password(SERVICE, NAME)
+    raw = FileStore(cli.config_dir / "secrets.json", "").entries(SERVICE).get(NAME)
     return json.loads(raw) if raw else {}
 
 

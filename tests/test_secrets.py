@@ -18,7 +18,8 @@ from keyring.backend import KeyringBackend
 from keyring.compat import properties
 from keyring.errors import PasswordDeleteError
 
-from tpcloud import filestore
+from tests.conftest import all_at_once
+from tpcloud import filestore, secrets
 from tpcloud.errors import SecretStoreError, UsageError
 from tpcloud.filestore import FileStore
 from tpcloud.config import Settings
@@ -40,18 +41,22 @@ def _only_when_named(cls: type) -> float:
 
 
 class MemoryKeyring(KeyringBackend):
-    """A well-behaved OS keyring."""
+    """A well-behaved OS keyring that counts the calls made to it."""
 
     stored: dict[tuple[str, str], str] = {}
+    calls: list[tuple[str, str]] = []
     priority = properties.classproperty(_only_when_named)
 
     def get_password(self, service, username):
+        self.calls.append(("get", username))
         return self.stored.get((service, username))
 
     def set_password(self, service, username, password):
+        self.calls.append(("set", username))
         self.stored[(service, username)] = password
 
     def delete_password(self, service, username):
+        self.calls.append(("delete", username))
         if self.stored.pop((service, username), None) is None:
             raise PasswordDeleteError("not there")
 
@@ -89,6 +94,7 @@ def clean_environment(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(keyring.core, "_keyring_backend", None)  # keyring caches its choice
     MemoryKeyring.stored = {}
+    MemoryKeyring.calls = []
     RELEASE.clear()
     yield
     # Let stuck keyring threads finish now, before monkeypatch restores keyring's cached choice,
@@ -123,10 +129,10 @@ def encrypted_file(path: Path, token: str = SECRET) -> bytes:
 
 def test_round_trip_unencrypted(path):
     store = FileStore(path, "")
-    assert store.get_password("svc", "token") is None
+    assert store.entries("svc").get("token") is None
     assert not path.parent.exists()  # reading creates nothing
     store.update("svc", {"token": SECRET})
-    assert FileStore(path, "").get_password("svc", "token") == SECRET
+    assert FileStore(path, "").entries("svc").get("token") == SECRET
     doc = json.loads(path.read_text())
     assert doc == {
         "format": "tpcloud-secrets",
@@ -135,7 +141,7 @@ def test_round_trip_unencrypted(path):
         "secrets": {"svc": {"token": SECRET}},
     }
     store.update("svc", {"token": None})
-    assert store.get_password("svc", "token") is None
+    assert store.entries("svc").get("token") is None
 
 
 def test_file_and_folder_modes(path):
@@ -154,8 +160,8 @@ def test_round_trip_encrypted(path):
     assert doc["encryption"] == "scrypt+aes-256-gcm"
     assert "secrets" not in doc
     store = FileStore(path, PASSPHRASE)
-    assert store.get_password("svc", "token") == SECRET
-    assert store.get_password("svc", "refresh_token") == "refresh-" + SECRET
+    assert store.entries("svc").get("token") == SECRET
+    assert store.entries("svc").get("refresh_token") == "refresh-" + SECRET
 
 
 def test_fresh_salt_and_nonce_on_every_write(path):
@@ -169,7 +175,7 @@ def test_wrong_passphrase_fails_and_destroys_nothing(path):
     before = encrypted_file(path)
     store = FileStore(path, "not the passphrase")
     with pytest.raises(SecretStoreError, match="TPCLOUD_PASSPHRASE is wrong") as caught:
-        store.get_password("svc", "token")
+        store.entries("svc").get("token")
     assert "not the passphrase" not in str(caught.value) and SECRET not in str(caught.value)
     with pytest.raises(SecretStoreError):
         store.update("svc", {"token": "new"})
@@ -182,7 +188,7 @@ def test_encrypted_file_without_passphrase(path):
     before = encrypted_file(path)
     store = FileStore(path, "")
     with pytest.raises(SecretStoreError, match="is encrypted; set TPCLOUD_PASSPHRASE"):
-        store.get_password("svc", "token")
+        store.entries("svc").get("token")
     with pytest.raises(SecretStoreError, match="is encrypted"):
         store.update("svc", {"token": "new"})
     assert path.read_bytes() == before
@@ -193,7 +199,7 @@ def test_group_readable_file_is_refused(path):
     before = path.read_bytes()
     path.chmod(0o640)
     with pytest.raises(SecretStoreError) as caught:
-        FileStore(path, "").get_password("svc", "token")
+        FileStore(path, "").entries("svc").get("token")
     message = str(caught.value)
     assert str(path) in message and "0640" in message and f"chmod 600 {path}" in message
     assert "\n" not in message and SECRET not in message
@@ -225,7 +231,7 @@ def test_unreadable_file_is_reported_and_left_untouched(path, content):
     for passphrase in ("", PASSPHRASE):
         store = FileStore(path, passphrase)
         with pytest.raises(SecretStoreError) as caught:
-            store.get_password("svc", "token")
+            store.entries("svc").get("token")
         assert str(path) in str(caught.value) and "\n" not in str(caught.value)
         with pytest.raises(SecretStoreError):
             store.update("svc", {"token": "new"})
@@ -240,8 +246,8 @@ def test_unencrypted_file_is_encrypted_on_next_write(path):
     assert json.loads(data)["encryption"] == "scrypt+aes-256-gcm"
     assert SECRET.encode() not in data and b"me@example.com" not in data
     store = FileStore(path, PASSPHRASE)
-    assert store.get_password("svc", "token") == SECRET
-    assert store.get_password("svc", "username") == "me@example.com"
+    assert store.entries("svc").get("token") == SECRET
+    assert store.entries("svc").get("username") == "me@example.com"
 
 
 def test_update_is_one_write_and_none_deletes(path, monkeypatch):
@@ -263,8 +269,8 @@ def test_deleting_touches_only_the_names_given(path):
     store.update("svc", {"token": "a", "username": "b"})
     store.update("other", {"token": "c"})
     store.update("svc", {"token": None, "username": None})
-    assert store.get_password("svc", "token") is None and store.get_password("svc", "username") is None
-    assert store.get_password("other", "token") == "c"
+    assert store.entries("svc").get("token") is None and store.entries("svc").get("username") is None
+    assert store.entries("other").get("token") == "c"
     assert json.loads(path.read_text())["secrets"] == {"other": {"token": "c"}}
 
 
@@ -303,22 +309,10 @@ def test_concurrent_writers_lose_no_update(path, tmp_path, passphrase, count):
     go = tmp_path / "go"
     names = [f"writer{i}" for i in range(6)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    writers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), passphrase, name, str(count), str(go)],
-            env=env,
-            stderr=subprocess.PIPE,
-        )
-        for name in names
-    ]
-    time.sleep(0.5)  # let them all import and wait at the start line
-    go.touch()
-    for writer in writers:
-        _, err = writer.communicate(timeout=120)
-        assert writer.returncode == 0, err.decode()
+    all_at_once([[WRITER, str(path), passphrase, name, str(count), str(go)] for name in names], env, go)
     store = FileStore(path, passphrase)
-    assert {name: store.get_password("svc", name) for name in names} == dict.fromkeys(names, str(count - 1))
-    assert store.get_password("svc", "last") in names
+    assert {name: store.entries("svc").get(name) for name in names} == dict.fromkeys(names, str(count - 1))
+    assert store.entries("svc").get("last") in names
     assert sorted(p.name for p in path.parent.iterdir()) == ["secrets.json", "secrets.lock"]
 
 
@@ -399,18 +393,239 @@ def test_unknown_store_choice(env):
         secret_store({**env, "TPCLOUD_SECRET_STORE": "vault"}).get("token")
 
 
-def test_os_keyring(env, tmp_path, monkeypatch):
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{__name__}.MemoryKeyring")
+MEMORY = f"{__name__}.MemoryKeyring"
+
+
+def item() -> dict:
+    """The one keyring item holding tpcloud's secrets."""
+    return json.loads(MemoryKeyring.stored[(SERVICE, "secrets")])
+
+
+def test_os_keyring_keeps_every_secret_in_one_item(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
     store = secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"})
     assert not store.is_file_store
     assert store.description.startswith("OS keyring (") and "MemoryKeyring" in store.description
     store.update({"token": SECRET, "refresh_token": "r", "password": None})
-    assert MemoryKeyring.stored == {(SERVICE, "token"): SECRET, (SERVICE, "refresh_token"): "r"}
-    assert store.get("token") == SECRET
+    assert list(MemoryKeyring.stored) == [(SERVICE, "secrets")]
+    assert item() == {"token": SECRET, "refresh_token": "r"}
+    store.update({"refresh_token": None, "username": "me"})
+    assert item() == {"token": SECRET, "username": "me"}
+    assert secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"}).get("token") == SECRET
     store.clear()
     store.clear()
     assert MemoryKeyring.stored == {}
-    assert not (tmp_path / "config").exists()
+    assert store.get("token") is None
+    # Changes are made under a lock beside the rest of the configuration; no secret goes there.
+    assert sorted(p.name for p in (tmp_path / "config" / "tpcloud").iterdir()) == ["keyring.lock"]
+
+
+def test_a_run_reads_the_item_once(env, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    MemoryKeyring.stored[(SERVICE, "secrets")] = json.dumps({"token": SECRET, "username": "me", "terminal_uuid": "u"})
+    store = secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"})
+    assert [store.get(name) for name in ("token", "username", "terminal_uuid", "password")] == [SECRET, "me", "u", None]
+    assert MemoryKeyring.calls == [("get", "secrets")]
+    MemoryKeyring.calls.clear()
+    store.update({"token": "new"})  # read-modify-write: what another run stored meanwhile is kept
+    assert MemoryKeyring.calls == [("get", "secrets"), ("set", "secrets")]
+    MemoryKeyring.calls.clear()
+    assert store.get("token") == "new" and MemoryKeyring.calls == []
+    MemoryKeyring.stored[(SERVICE, "secrets")] = json.dumps({"token": "renewed elsewhere"})
+    assert store.get("token") == "new"
+    assert store.get("token", fresh=True) == "renewed elsewhere"
+
+
+def test_modify_changes_the_value_stored_now(env, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    store = secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"})
+    assert store.get("lan_sessions") is None
+    MemoryKeyring.stored[(SERVICE, "secrets")] = json.dumps({"lan_sessions": "a"})  # another run
+    store.modify("lan_sessions", lambda value: f"{value}+b")
+    assert item() == {"lan_sessions": "a+b"}
+    with pytest.raises(Exception, match="must be a str or None"):  # a bug, caught before anything is written
+        store.modify("lan_sessions", lambda value: 5)
+    assert item() == {"lan_sessions": "a+b"}
+    store.modify("lan_sessions", lambda value: None)
+    assert MemoryKeyring.stored == {}
+
+
+def test_the_old_layout_is_moved_into_one_item(env, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    old = {"token": SECRET, "refresh_token": "r", "username": "me", "terminal_uuid": "u"}
+    MemoryKeyring.stored = {(SERVICE, name): value for name, value in old.items()}
+    MemoryKeyring.stored[("another service", "token")] = "theirs"
+    logged = []
+    store = SecretStore(Settings.from_env({**env, "TPCLOUD_SECRET_STORE": "keyring"}), log=logged.append)
+    assert store.get("token") == SECRET and store.get("terminal_uuid") == "u"
+    assert MemoryKeyring.stored == {(SERVICE, "secrets"): json.dumps(old, sort_keys=True, separators=(",", ":")),
+                                    ("another service", "token"): "theirs"}
+    assert logged == ["moved 4 secrets from one OS keyring item each into the item tpcloud/secrets"]
+    MemoryKeyring.calls.clear()
+    assert secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"}).get("username") == "me"
+    assert MemoryKeyring.calls == [("get", "secrets")]
+
+
+def test_logout_removes_old_items_left_behind(env, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    MemoryKeyring.stored = {(SERVICE, "secrets"): '{"token": "t"}', (SERVICE, "password"): "pw"}
+    secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"}).clear()
+    assert MemoryKeyring.stored == {}
+
+
+@pytest.mark.parametrize("content", ["not json", "", "[]", '"token"', '{"token": 5}', '{"token": null}'])
+def test_a_malformed_item_is_one_clear_error_and_changes_nothing(env, monkeypatch, content):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    MemoryKeyring.stored = {(SERVICE, "secrets"): content, (SERVICE, "password"): "old layout"}
+    store = secret_store({**env, "TPCLOUD_SECRET_STORE": "keyring"})
+    for attempt in (lambda: store.get("token"), lambda: store.update({"token": "new"})):
+        with pytest.raises(SecretStoreError) as caught:
+            attempt()
+        assert str(caught.value) == (
+            "the OS keyring item tpcloud/secrets is unreadable (not a JSON object of names to strings); "
+            "it was left untouched"
+        )
+        assert "logout" in caught.value.hint
+    assert MemoryKeyring.stored == {(SERVICE, "secrets"): content, (SERVICE, "password"): "old layout"}
+    store.clear()  # logout is the way out
+    assert MemoryKeyring.stored == {}
+
+
+# The remembered choice (store.json)
+
+
+def remembered(tmp_path) -> dict | None:
+    path = tmp_path / "config" / "tpcloud" / "store.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def write_choice(tmp_path, content: str) -> Path:
+    path = tmp_path / "config" / "tpcloud" / "store.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    return path
+
+
+@pytest.fixture
+def no_probe(monkeypatch):
+    """Fails any full probe of keyring's backends."""
+    def probe():
+        raise AssertionError("probed keyring's backends")
+
+    monkeypatch.setattr(secrets, "_os_keyring", probe)
+
+
+def test_the_probes_choice_is_remembered_and_then_loaded_alone(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)  # keyring's probe finds it; tpcloud's env lacks it
+    logged = []
+    store = SecretStore(Settings.from_env(env), log=logged.append)
+    store.update({"token": SECRET})
+    assert remembered(tmp_path) == {"store": "keyring", "backend": MEMORY}
+    assert mode(tmp_path / "config" / "tpcloud" / "store.json") == 0o600
+    assert logged == [f"remembered the OS keyring ({MEMORY}) in {tmp_path}/config/tpcloud/store.json"]
+    monkeypatch.setattr(secrets, "_os_keyring", lambda: pytest.fail("probed keyring's backends"))
+    again = secret_store(env)
+    assert again.get("token") == SECRET and not again.is_file_store
+
+
+def test_the_file_store_remembered_is_used_without_asking_keyring(env, tmp_path, monkeypatch, no_probe):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    write_choice(tmp_path, '{"store": "file"}')
+    store = secret_store(env)
+    store.update({"token": SECRET})
+    assert store.is_file_store and MemoryKeyring.calls == []
+    assert secret_store({**env, "TPCLOUD_SECRET_STORE": "file"}).get("token") == SECRET
+
+
+def test_a_remembered_backend_that_is_not_usable_means_a_probe(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    write_choice(tmp_path, '{"store": "keyring", "backend": "no_such_module.Keyring"}')
+    logged = []
+    store = SecretStore(Settings.from_env(env), log=logged.append)
+    assert not store.is_file_store
+    assert logged[0] == ("the remembered OS keyring no_such_module.Keyring is not usable here (ModuleNotFoundError: "
+                         "No module named 'no_such_module'); probing keyring's backends")
+    assert remembered(tmp_path) == {"store": "keyring", "backend": MEMORY}
+
+
+@pytest.mark.parametrize("backend", ["keyring.backends.fail.Keyring", f"{__name__}.HangingKeyring", "json.JSONDecoder"])
+def test_a_remembered_keyring_is_not_forgotten_in_a_run_that_cannot_use_it(env, tmp_path, monkeypatch, backend):
+    # ssh or cron, without the desktop's D-Bus session: the file store for this run only.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    path = write_choice(tmp_path, json.dumps({"store": "keyring", "backend": backend}))
+    before = path.read_bytes()
+    store = secret_store(env)
+    store.update({"token": SECRET})
+    assert store.is_file_store
+    assert path.read_bytes() == before
+
+
+def test_with_nothing_remembered_the_file_store_is_remembered_once_it_holds_secrets(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    store = secret_store(env)
+    assert store.get("token") is None and store.is_file_store
+    assert remembered(tmp_path) is None  # a secret may still wait in an OS keyring this run cannot see
+    store.update({"token": SECRET})
+    assert remembered(tmp_path) is None
+    assert secret_store(env).get("token") == SECRET
+    assert remembered(tmp_path) == {"store": "file"}
+
+
+def test_login_probes_again_and_remembers_what_it_finds(env, tmp_path, monkeypatch):
+    write_choice(tmp_path, '{"store": "file"}')
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    store = secret_store(env)
+    store.choose_afresh()
+    store.update({"token": SECRET})
+    assert remembered(tmp_path) == {"store": "keyring", "backend": MEMORY} and item() == {"token": SECRET}
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    store.choose_afresh()
+    store.update({"token": "in the file"})
+    assert remembered(tmp_path) == {"store": "file"} and store.is_file_store
+
+
+@pytest.mark.parametrize("content", [
+    "{not json", "", "[]", '{"store": "vault"}', '{"store": "keyring"}', '{"store": "keyring", "backend": "a b"}',
+    '{"store": "keyring", "backend": "os.system(1)"}', '{"store": "file", "backend": "x.Y"}',
+])
+def test_a_garbled_choice_counts_as_nothing_remembered(env, tmp_path, monkeypatch, content):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    path = write_choice(tmp_path, content)
+    logged = []
+    store = SecretStore(Settings.from_env(env), log=logged.append)
+    store.update({"token": SECRET})
+    assert not store.is_file_store
+    assert logged[0].startswith(f"{path} is unreadable (") and logged[0].endswith("); taking it as nothing remembered")
+    assert remembered(tmp_path) == {"store": "keyring", "backend": MEMORY}
+
+
+def test_a_choice_that_cannot_be_written_is_only_logged(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    (tmp_path / "config" / "tpcloud" / "store.json").mkdir(parents=True)  # a folder in the way
+    logged = []
+    store = SecretStore(Settings.from_env(env), log=logged.append)
+    store.update({"token": SECRET})
+    assert store.get("token") == SECRET
+    assert any(line.startswith("cannot remember the secret store in ") for line in logged), logged
+
+
+@pytest.mark.parametrize("forced", ["file", "keyring"])
+def test_the_environment_overrides_what_is_remembered_and_changes_none_of_it(env, tmp_path, monkeypatch, forced):
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", MEMORY)
+    path = write_choice(tmp_path, '{"store": "file"}' if forced == "keyring" else json.dumps(
+        {"store": "keyring", "backend": MEMORY}))
+    before = path.read_bytes()
+    store = secret_store({**env, "TPCLOUD_SECRET_STORE": forced})
+    store.choose_afresh()  # a login too
+    store.update({"token": SECRET})
+    assert store.is_file_store == (forced == "file")
+    # PYTHON_KEYRING_BACKEND: keyring's knob names the backend on every run, so nothing is remembered.
+    store = secret_store({**env, "PYTHON_KEYRING_BACKEND": MEMORY})
+    store.choose_afresh()
+    store.update({"token": SECRET})
+    assert not store.is_file_store
+    assert path.read_bytes() == before
 
 
 def test_unknown_name_is_a_bug(env):

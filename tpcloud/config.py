@@ -22,6 +22,8 @@ CLOUD_V2_URL_VAR = "TPCLOUD_CLOUD_V2_URL"
 CLOUD_V2_CA_FILE_VAR = "TPCLOUD_CLOUD_V2_CA_FILE"
 SECRET_STORE_VAR = "TPCLOUD_SECRET_STORE"
 PASSPHRASE_VAR = "TPCLOUD_PASSPHRASE"
+# keyring's own knob: when set, it names the backend, and tpcloud's remembered choice stands aside.
+KEYRING_BACKEND_VAR = "PYTHON_KEYRING_BACKEND"
 SECRET_STORES = ("", "file", "keyring")
 DEFAULT_DISCOVERY_TARGET = "255.255.255.255"
 DEFAULT_TIMEOUT = 10.0
@@ -73,6 +75,8 @@ class Settings:
     cloud_v2_ca_files: tuple[str, ...] = ()
     # "file", "keyring", or "" (the OS keyring when there is a usable one, else the file).
     secret_store: str = ""
+    # The keyring backend PYTHON_KEYRING_BACKEND names ("" = keyring chooses).
+    keyring_backend: str = ""
     # The file store's passphrase ("" = not encrypted).
     passphrase: str = field(default="", repr=False)
     # The account for `login` from the environment, when no option or prompt gives it.
@@ -83,6 +87,11 @@ class Settings:
     def secrets_file(self) -> Path:
         """Where the file store keeps the secrets: beside the rest of tpcloud's configuration."""
         return self.config_dir / "secrets.json"
+
+    @property
+    def store_choice_file(self) -> Path:
+        """Where the secret store chosen when none is forced is remembered (tpcloud.storechoice)."""
+        return self.config_dir / "store.json"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, timeout: float | None = None) -> "Settings":
@@ -101,6 +110,7 @@ class Settings:
             cloud_v2_url=_http_url(env, CLOUD_V2_URL_VAR, DEFAULT_CLOUD_V2_URL),
             cloud_v2_ca_files=tuple(p for p in (env.get(CLOUD_V2_CA_FILE_VAR) or "").split(os.pathsep) if p),
             secret_store=store,
+            keyring_backend=env.get(KEYRING_BACKEND_VAR, "").strip(),
             passphrase=env.get(PASSPHRASE_VAR, ""),
             username=(env.get("TPCLOUD_USERNAME") or "").strip(),
             password=env.get("TPCLOUD_PASSWORD", ""),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from tpcloud import errors
+from tpcloud.config import KEYRING_BACKEND_VAR, SECRET_STORE_VAR
 from tpcloud.output import duration
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ LAN_TIMEOUT = 2.0
 @dataclass(frozen=True)
 class Check:
     name: str
-    status: str  # "ok", "problem", or "skipped" (an earlier problem makes it meaningless)
+    # "ok", "problem", "warning" (worth knowing, not a failure), or "skipped" (an earlier problem
+    # makes it meaningless)
+    status: str
     detail: str
     fix: str | None = None
     exit_code: int = 0
@@ -51,11 +54,12 @@ def exit_code(checks: list[Check]) -> int:
 async def diagnose(factory: "Factory") -> list[Check]:
     """Every check, in the order a person would fix them."""
     store = _checked("secret store", lambda: _store(factory))
+    choice = _checked("store choice", lambda: _store_choice(factory))
     login = _checked("login", lambda: _login(factory)) if store.status == "ok" else Check(
         "login", "skipped", "the secret store cannot be read"
     )
     cached = factory.cache.load()
-    checks = [store, login, _cache(factory, cached)]
+    checks = [store, choice, login, _cache(factory, cached)]
     cloud = _cloud(factory) if login.status == "ok" else _skipped("cloud", "no session to ask it with")
     devices = cached[0] if cached else []
     lan = factory.addresses().of(devices)
@@ -81,6 +85,27 @@ def _store(factory: "Factory") -> Check:
     secrets = factory.secrets
     secrets.get("username")
     return Check("secret store", "ok", secrets.description)
+
+
+def _store_choice(factory: "Factory") -> Check:
+    """What chooses the store, what is remembered for runs that force none, and what a full probe
+    of keyring's backends finds now."""
+    settings, secrets = factory.settings, factory.secrets
+    found = secrets.probe()
+    name = "store choice"
+    if settings.secret_store:
+        return Check(name, "ok", f"{SECRET_STORE_VAR}={settings.secret_store} chooses; a fresh probe finds {found}")
+    if settings.keyring_backend:
+        return Check(name, "ok", f"{KEYRING_BACKEND_VAR} chooses, on every run; a fresh probe finds {found}")
+    remembered, where = secrets.remembered(), settings.store_choice_file
+    if remembered is None:
+        return Check(name, "ok", f"nothing is remembered in {where}; a fresh probe finds {found}")
+    if remembered == found:
+        return Check(name, "ok", f"{remembered} is remembered in {where}; a fresh probe finds the same")
+    return Check(
+        name, "warning", f"{remembered} is remembered in {where}, but a fresh probe finds {found} now",
+        fix="commands use what is remembered while it is usable; `tpcloud login` remembers what the probe finds",
+    )
 
 
 def _login(factory: "Factory") -> Check:

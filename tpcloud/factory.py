@@ -51,7 +51,7 @@ class Factory:
     def secrets(self) -> "SecretStore":
         from tpcloud.secrets import SecretStore
 
-        return SecretStore(self.settings)
+        return SecretStore(self.settings, log=self.log)
 
     @cached_property
     def lan_sessions(self) -> "SessionStore":

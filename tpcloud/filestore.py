@@ -16,13 +16,16 @@ import base64
 import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tpcloud.config import PASSPHRASE_VAR
 from tpcloud.errors import SecretStoreError
 from tpcloud.fsutil import FileLock, atomic_write
+
+if TYPE_CHECKING:
+    from tpcloud.keyringstore import Changes
 
 FORMAT = "tpcloud-secrets"
 VERSION = 1
@@ -57,20 +60,23 @@ class FileStore:
             return f"file store {self.path} (encrypted with {PASSPHRASE_VAR})"
         return f"file store {self.path} (not encrypted: set {PASSPHRASE_VAR} to encrypt it)"
 
-    def get_password(self, service: str, username: str) -> str | None:
+    def entries(self, service: str) -> dict[str, str]:
+        """Every secret of SERVICE, by name."""
         secrets, _ = self._load()
-        return secrets.get(service, {}).get(username)
+        return secrets.get(service, {})
 
-    def update(self, service: str, values: Mapping[str, str | None]) -> None:
-        """Set (or, for None, delete) several entries in one atomic write.
+    def update(self, service: str, values: "Changes") -> dict[str, str]:
+        """Set (or, for None, delete) several entries in one atomic write; SERVICE's entries now.
 
+        VALUES may be a function of the entries as they are under the lock, giving the changes.
         A token and its refresh token must change together: a crash between two writes would
         leave a pair the cloud no longer accepts.
         """
-        for name, value in values.items():
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"the value for {name!r} must be a str or None")
-        self._modify(lambda secrets: _apply(secrets, service, values))
+        return self._modify(lambda secrets: _apply(secrets, service, values)).get(service, {})
+
+    def clear(self, service: str) -> None:
+        """Forget every secret of SERVICE."""
+        self._modify(lambda secrets: secrets.pop(service, None))
 
     # Reading
 
@@ -172,8 +178,9 @@ class FileStore:
 
     # Writing
 
-    def _modify(self, change: Callable[[Secrets], object]) -> None:
-        """Read, change and write back under the lock, so concurrent runs never lose an update.
+    def _modify(self, change: Callable[[Secrets], object]) -> Secrets:
+        """Read, change and write back under the lock, so concurrent runs never lose an update;
+        the secrets as they are now.
 
         The file is read first even for a pure write: a file that cannot be read (wrong
         passphrase, bad mode, corrupt) must stop the write rather than be replaced.
@@ -187,6 +194,7 @@ class FileStore:
                 # A passphrase that appeared since the last write encrypts the file right away.
                 if secrets != before or (encryption == PLAIN and self._passphrase):
                     self._write(secrets)
+                return secrets
         except OSError as exc:
             raise SecretStoreError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
@@ -219,8 +227,10 @@ class FileStore:
         }
 
 
-def _apply(secrets: Secrets, service: str, values: Mapping[str, str | None]) -> None:
+def _apply(secrets: Secrets, service: str, values: "Changes") -> None:
     entries = secrets.setdefault(service, {})
+    if callable(values):
+        values = values(dict(entries))
     for name, value in values.items():
         if value is None:
             entries.pop(name, None)

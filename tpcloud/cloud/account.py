@@ -115,6 +115,7 @@ class Account:
         API "auto" tries V1 first and moves to V2 when V1 refuses the way it does for accounts
         with 2-step verification. For code_via and ask_code, see ``CloudSession.login``.
         """
+        self._secrets.choose_afresh()  # a login probes for the OS keyring again, and remembers the answer
         before = self._account_now()
         options: dict[str, Any] = {"store_password": store_password, "code_via": code_via, "ask_code": ask_code}
         session = await self._reopen("v2" if api == "v2" else "v1")

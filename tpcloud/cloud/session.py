@@ -58,8 +58,8 @@ class CloudSession:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _secret(self, name: str) -> str | None:
-        value = self._secrets.get(name)
+    def _secret(self, name: str, *, fresh: bool = False) -> str | None:
+        value = self._secrets.get(name, fresh=fresh)
         self._redactor.add(value)
         return value
 
@@ -197,7 +197,7 @@ class CloudSession:
 
     def _renewed_elsewhere(self, rejected: str) -> str | None:
         """The token another run stored while this one waited for its turn, if any."""
-        token = self._secret("token")
+        token = self._secret("token", fresh=True)
         return token if token and token != rejected else None
 
     async def _renew(self) -> str:

@@ -32,7 +32,7 @@ class SessionStore:
 
     def load(self, device: str) -> dict[str, Any] | None:
         """The saved session of DEVICE, if any; its secrets are masked in everything printed."""
-        state = self._all().get(device)
+        state = _parsed(self._secrets.get(NAME)).get(device)
         if not isinstance(state, dict):
             return None
         self._mask(state)
@@ -41,29 +41,20 @@ class SessionStore:
     def save(self, changes: Mapping[str, dict[str, Any] | None]) -> None:
         """Keep these devices' sessions (None forgets one) beside the other devices' live ones.
 
-        The store is read again first, so a session another command saved meanwhile for another
-        device survives; two commands writing at the same instant may still lose one, which only
-        costs that device a handshake next time.
+        The change is made to the sessions as stored at that moment, in one step, so a session
+        another command saved meanwhile for another device survives.
         """
-        sessions = self._all()
-        for device, state in changes.items():
-            if state is None:
-                sessions.pop(device, None)
-            else:
+        for state in changes.values():
+            if state is not None:
                 self._mask(state)
-                sessions[device] = state
         now = self._clock()
-        live = {device: state for device, state in sessions.items() if _expires_at(state) > now}
-        self._secrets.update({NAME: json.dumps(live, separators=(",", ":")) if live else None})
 
-    def _all(self) -> dict[str, Any]:
-        """Every saved session; a value that is not readable counts as none."""
-        raw = self._secrets.get(NAME)
-        try:
-            sessions = json.loads(raw) if raw else {}
-        except ValueError:
-            return {}
-        return sessions if isinstance(sessions, dict) else {}
+        def merged(raw: str | None) -> str | None:
+            sessions = {**_parsed(raw), **changes}
+            live = {device: state for device, state in sessions.items() if _expires_at(state) > now}
+            return json.dumps(live, separators=(",", ":")) if live else None
+
+        self._secrets.modify(NAME, merged)
 
     def _mask(self, state: dict[str, Any]) -> None:
         cookie = state.get("cookie")
@@ -71,6 +62,15 @@ class SessionStore:
         if isinstance(cookie, list) and len(cookie) == 2:
             values.append(cookie[1])
         self._redactor.add(*(v for v in values if isinstance(v, str)))
+
+
+def _parsed(raw: str | None) -> dict[str, Any]:
+    """Every saved session in RAW; a value that is not readable counts as none."""
+    try:
+        sessions = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return sessions if isinstance(sessions, dict) else {}
 
 
 def _expires_at(state: Any) -> float:
