@@ -142,3 +142,13 @@ async def http_post(
         raise NetworkError(f"HTTP exchange with {where} failed ({type(exc).__name__})") from None
     return response
 
+
+async def open_stream(host: str, port: int, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP connection to a device within TIMEOUT seconds: refused → WireRefused (its address is
+    worth finding again), any other failure → DeviceUnreachable."""
+    try:
+        return await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, asyncio.TimeoutError) as exc:
+        reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (exc.strerror or type(exc).__name__)
+        kind = WireRefused if isinstance(exc, ConnectionRefusedError) else DeviceUnreachable
+        raise kind(f"cannot connect to {host}:{port} ({reason})") from None
