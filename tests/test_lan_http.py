@@ -2,7 +2,8 @@
 
 The device here is a scripted server that reads each request and answers it with crafted bytes
 (or hangs up, or never answers); the wire emulators, well-behaved devices, meet the client in
-tests/test_lan_transports.py.
+tests/test_lan_transports.py. Last, a KLAP and an AES switch as a process, against the emulated
+home: no httpx, no CA bundle, no SSL context, one connection.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import errno
 import json
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from typing import Callable
@@ -21,6 +24,7 @@ import pytest
 from tests.doubles.wires import pick_loopback_host
 from tpcloud import errors
 from tpcloud.lan.http import MAX_HEADERS, DeviceHttp, Reply
+from tpcloud.lan.transport import session_cookie
 
 # An answer gets the connection a request came on and says whether to keep it open.
 Answer = Callable[[socket.socket], bool]
@@ -209,6 +213,8 @@ def test_headers_are_read_case_insensitively_and_repeated_ones_kept():
         (response,) = exchange(server, b"")
     assert response.get_all("Set-Cookie") == ["TP_SESSIONID=ABC;TIMEOUT=1440", "other=1"]
     assert response.get_all("x-long") == ["spaced value"] and response.get_all("cookie") == []
+    cookie, expires_at = session_cookie(response.get_all("set-cookie"))
+    assert cookie == ("TP_SESSIONID", "ABC") and 1440 - 721 < expires_at - time.time() < 1440 - 719
 
 
 # --- bad replies: one clear error, never a hang, never a second request after a partial reply --
@@ -347,3 +353,39 @@ def test_any_other_connect_failure_is_unreachable(monkeypatch, failure, reason):
     with pytest.raises(errors.DeviceUnreachable, match=rf"cannot connect to 192\.0\.2\.1:80 \({reason}\)") as caught:
         asyncio.run(DeviceHttp("192.0.2.1", 80).post("/app", b"{}", timeout=0.3))
     assert not isinstance(caught.value, errors.WireRefused)
+
+
+# --- a KLAP or AES command, as a process ---------------------------------------------------------
+
+# Runs tpcloud as `python -m tpcloud` does, counting SSL contexts made, then lists what it loaded.
+TRACED = """\
+import json, runpy, ssl, sys
+contexts = []
+make = ssl.SSLContext.__new__
+ssl.SSLContext.__new__ = lambda cls, *args, **kwargs: contexts.append(cls) or make(cls, *args, **kwargs)
+sys.argv = ["tpcloud", *sys.argv[1:]]
+try:
+    runpy.run_module("tpcloud", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"modules": sorted(sys.modules), "ssl_contexts": len(contexts)}), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("name", ["Living Room", "Bedroom"], ids=["klap", "aes"])
+def test_a_klap_or_aes_switch_loads_no_httpx_no_ca_bundle_and_makes_no_ssl_context(user, home, name):
+    assert user("list").code == 0 and user("discover", "--timeout", "1").code == 0
+    server = home.servers[name]
+    for session in ("handshake", "saved session"):
+        before = (server.http_count, server.connection_count)
+        proc = subprocess.run([sys.executable, "-c", TRACED, "switch", name, "on"], env=user.env, cwd=user.home,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        traced = json.loads(proc.stderr.splitlines()[-1])
+        loaded = {m.split(".")[0] for m in traced["modules"]}
+        assert loaded.isdisjoint({"httpx", "httpcore", "certifi", "h11", "anyio"}), session
+        assert traced["ssl_contexts"] == 0, session
+        requests = 3 if session == "handshake" else 1
+        assert (server.http_count - before[0], server.connection_count - before[1]) == (requests, 1), session
+    assert home.devices[name].is_on()
