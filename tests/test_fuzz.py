@@ -271,30 +271,78 @@ def test_cloud_envelopes_that_are_not_replies_are_cloud_errors(bad):
         _parse(Reply(200, httpx.Headers(), bad), "getDeviceList")
 
 
-# -- handshakes over HTTP: whatever a device answers, the transports end in tpcloud's errors -------
+# -- replies over HTTP: whatever a device answers, its HTTP client and the transports end in -----
+# -- tpcloud's errors. The device is a server on loopback in the same event loop. ---------------
 
 COOKIES = st.one_of(
     st.none(),
     st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
     st.builds(lambda name, life: f"{name}=ABC;TIMEOUT={life}", st.sampled_from(["TP_SESSIONID", "SESSIONID", "x"]), JSON.map(ascii)),
 )
+HTTP_REPLIES = st.one_of(
+    st.binary(max_size=128),
+    st.builds(
+        lambda line, headers, body: line + b"".join(h + b"\r\n" for h in headers) + b"\r\n" + body,
+        st.sampled_from([b"HTTP/1.1 200 OK\r\n", b"HTTP/1.0 200 OK\r\n", b"HTTP/1.1 204 X\n", b"HTTP/1.1 99\r\n", b"HTTP/2 200\r\n"]),
+        st.lists(st.one_of(
+            st.sampled_from([b"Content-Length: 5", b"Content-Length: -1", b"Content-Length: 99999999999",
+                             b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip", b"Connection: close"]),
+            st.binary(max_size=30).filter(lambda b: b"\n" not in b),
+        ), max_size=4),
+        st.one_of(st.binary(max_size=64), st.sampled_from([b"5\r\nhello\r\n0\r\n\r\n", b"5;x\r\nhel", b"zz\r\n", b"hello"])),
+    ),
+)
 
 
-def _device_answering(status: int, body: bytes, cookie: str | None) -> "Any":
-    import httpx
-
-    headers = [("set-cookie", cookie)] if cookie is not None else []
-    return httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(status, headers=headers, content=body)))
+def _http_reply(status: int, body: bytes, cookie: str | None) -> bytes:
+    cookie_line = f"Set-Cookie: {cookie}\r\n" if cookie is not None else ""
+    return f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n{cookie_line}\r\n".encode() + body
 
 
-def _handshake_survives(make_transport: Callable[[Any], Any], status: int, body: bytes, cookie: str | None) -> None:
+def _post_survives(reply: bytes, send: Callable[[str, int], Any], *, keep_open: bool) -> None:
+    """SEND(host, port) to a device answering every request with REPLY, then hanging up unless KEEP_OPEN."""
     import asyncio
+    import contextlib
+    import re
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", head)[1]))
+                writer.write(reply)
+                await writer.drain()
+                if not keep_open:
+                    break
+        writer.close()
 
     async def attempt() -> None:
-        async with _device_answering(status, body, cookie) as client:
-            await make_transport(client).send(b'{"method":"get_device_info"}')
+        async with await asyncio.start_server(answer, "127.0.0.1", 0) as server:
+            await send("127.0.0.1", server.sockets[0].getsockname()[1])
 
     survives(lambda: asyncio.run(attempt()))
+
+
+async def _sent_once(transport: Any) -> None:
+    try:
+        await transport.send(b'{"method":"get_device_info"}')
+    finally:
+        await transport.close()
+
+
+@FUZZ
+@given(HTTP_REPLIES)
+def test_http_replies(reply):
+    from tpcloud.lan.http import DeviceHttp
+
+    async def post(host: str, port: int) -> None:
+        client = DeviceHttp(host, port)
+        try:
+            await client.post("/app", b"{}", timeout=5)
+        finally:
+            await client.close()
+
+    _post_survives(reply, post, keep_open=False)
 
 
 @FUZZ
@@ -302,8 +350,8 @@ def _handshake_survives(make_transport: Callable[[Any], Any], status: int, body:
 def test_klap_handshake_replies(status, body, cookie):
     from tpcloud.lan.klap import KlapTransport
 
-    _handshake_survives(lambda client: KlapTransport("127.0.0.2", 80, credentials=("a@b.c", "pw"), version=2, client=client, timeout=5),
-                        status, body, cookie)
+    _post_survives(_http_reply(status, body, cookie), keep_open=True, send=lambda host, port: _sent_once(
+        KlapTransport(host, port, credentials=("a@b.c", "pw"), version=2, timeout=5)))
 
 
 @FUZZ
@@ -315,5 +363,5 @@ def test_klap_handshake_replies(status, body, cookie):
 def test_aes_handshake_replies(status, body, cookie):
     from tpcloud.lan.aes import AesTransport
 
-    _handshake_survives(lambda client: AesTransport("127.0.0.2", 80, credentials=("a@b.c", "pw"), client=client, timeout=5),
-                        status, body, cookie)
+    _post_survives(_http_reply(status, body, cookie), keep_open=True, send=lambda host, port: _sent_once(
+        AesTransport(host, port, credentials=("a@b.c", "pw"), timeout=5)))

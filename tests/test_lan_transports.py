@@ -14,7 +14,6 @@ import json
 import socket
 import time
 
-import httpx
 import pytest
 
 from tests.conftest import PASSWORD, USERNAME
@@ -54,15 +53,14 @@ def with_transport(server: KlapServer | AesServer, scenario, *, credentials=(USE
     """``scenario(transport)`` with a new client transport for SERVER's wire, closed afterwards."""
 
     async def main():
-        async with httpx.AsyncClient(trust_env=False) as client:
-            if isinstance(server, KlapServer):
-                transport = KlapTransport(server.host, server.port, credentials=credentials, version=server.version, client=client, timeout=5)
-            else:
-                transport = AesTransport(server.host, server.port, credentials=credentials, login_version=server.login_version, client=client, timeout=5)
-            try:
-                return await scenario(transport)
-            finally:
-                await transport.close()
+        if isinstance(server, KlapServer):
+            transport = KlapTransport(server.host, server.port, credentials=credentials, version=server.version, timeout=5)
+        else:
+            transport = AesTransport(server.host, server.port, credentials=credentials, login_version=server.login_version, timeout=5)
+        try:
+            return await scenario(transport)
+        finally:
+            await transport.close()
 
     return run(main())
 
@@ -135,13 +133,12 @@ def test_a_closed_port_is_unreachable(wire):
     host = pick_loopback_host(tcp_ports=(9999,))
 
     async def main():
-        async with httpx.AsyncClient(trust_env=False) as client:
-            transport = {
-                "xor": lambda: XorTransport(host, 9999, timeout=1.0),
-                "klap": lambda: KlapTransport(host, 9999, credentials=None, version=1, client=client, timeout=1.0),
-                "aes": lambda: AesTransport(host, 9999, credentials=None, client=client, timeout=1.0),
-            }[wire]()
-            await transport.send(SYSINFO if wire == "xor" else GET_INFO)
+        transport = {
+            "xor": lambda: XorTransport(host, 9999, timeout=1.0),
+            "klap": lambda: KlapTransport(host, 9999, credentials=None, version=1, timeout=1.0),
+            "aes": lambda: AesTransport(host, 9999, credentials=None, timeout=1.0),
+        }[wire]()
+        await transport.send(SYSINFO if wire == "xor" else GET_INFO)
 
     with pytest.raises(errors.DeviceUnreachable):
         run(main())
@@ -155,6 +152,7 @@ def test_klap_one_handshake_serves_many_requests(version):
     with klap_server(version) as server:
         (first, second), default = with_transport(server, twice)
         assert server.stats == {"handshake1": 1, "handshake2": 1, "requests": 2, "rejected": 0}
+        assert server.connection_count == 1  # handshakes and requests on one kept-alive connection
         assert server.requests == [json.loads(SYSINFO if version == 1 else GET_INFO)] * 2
     assert first == second and default is False
     if version == 1:  # a Kasa device speaks IOT JSON over KLAP v1
@@ -268,6 +266,7 @@ def test_aes_one_handshake_and_login_serve_many_requests(login_version):
     with aes_server(login_version=login_version) as server:
         replies, default = with_transport(server, twice)
         assert (server.stats["handshakes"], server.stats["logins"]) == (1, 1)
+        assert server.connection_count == 1
         assert [r["method"] for r in server.requests] == ["get_device_info"] * 2
     assert all(r["error_code"] == 0 and r["result"]["model"] == "P100" for r in replies)
     assert default is False
@@ -372,11 +371,10 @@ def test_aes_an_exported_session_skips_handshake_and_login():
 @pytest.mark.parametrize("wire", ["klap", "aes"])
 def test_an_http_device_that_never_stops_talking_is_cut_off(wire, declare):
     async def talk(server: EndlessReplyServer) -> None:
-        async with httpx.AsyncClient(trust_env=False) as client:
-            options = {"version": 2} if wire == "klap" else {}
-            kind = KlapTransport if wire == "klap" else AesTransport
-            transport = kind(server.host, server.port, credentials=(USERNAME, PASSWORD), client=client, timeout=10, **options)
-            await transport.send(GET_INFO)
+        options = {"version": 2} if wire == "klap" else {}
+        kind = KlapTransport if wire == "klap" else AesTransport
+        transport = kind(server.host, server.port, credentials=(USERNAME, PASSWORD), timeout=10, **options)
+        await transport.send(GET_INFO)
 
     with EndlessReplyServer(pick_loopback_host(), declare=declare) as server, pytest.raises(errors.ProtocolError, match="larger than 1024 KiB"):
         run(talk(server))
@@ -389,9 +387,11 @@ def test_an_aes_client_at_a_device_moved_to_klap_is_refused_with_1003():
     # python-kasa SmartErrorCode 1003: "seen after an encryption-changing fw upgrade".
     with klap_server() as server:
         async def main():
-            async with httpx.AsyncClient(trust_env=False) as client:
-                transport = AesTransport(server.host, server.port, credentials=(USERNAME, PASSWORD), client=client, timeout=5)
+            transport = AesTransport(server.host, server.port, credentials=(USERNAME, PASSWORD), timeout=5)
+            try:
                 await transport.send(GET_INFO)
+            finally:
+                await transport.close()
 
         with pytest.raises(errors.WireRefused, match=r"refused the AES handshake \(error 1003\)"):
             run(main())
@@ -400,9 +400,11 @@ def test_an_aes_client_at_a_device_moved_to_klap_is_refused_with_1003():
 def test_a_klap_client_at_a_device_moved_to_aes_is_refused_with_404():
     with aes_server() as server:
         async def main():
-            async with httpx.AsyncClient(trust_env=False) as client:
-                transport = KlapTransport(server.host, server.port, credentials=(USERNAME, PASSWORD), version=2, client=client, timeout=5)
+            transport = KlapTransport(server.host, server.port, credentials=(USERNAME, PASSWORD), version=2, timeout=5)
+            try:
                 await transport.send(GET_INFO)
+            finally:
+                await transport.close()
 
         with pytest.raises(errors.WireRefused, match=r"refused the KLAP handshake \(HTTP 404\)"):
             run(main())
@@ -416,12 +418,11 @@ def test_a_closed_port_is_a_refused_wire(wire):
         port = probe.getsockname()[1]
 
     async def main():
-        async with httpx.AsyncClient(trust_env=False) as client:
-            if wire == "xor":
-                transport = XorTransport(host, port, timeout=2)
-            else:
-                transport = KlapTransport(host, port, credentials=(USERNAME, PASSWORD), version=2, client=client, timeout=2)
-            await transport.send(SYSINFO)
+        if wire == "xor":
+            transport = XorTransport(host, port, timeout=2)
+        else:
+            transport = KlapTransport(host, port, credentials=(USERNAME, PASSWORD), version=2, timeout=2)
+        await transport.send(SYSINFO)
 
     with pytest.raises(errors.WireRefused, match="cannot connect"):
         run(main())
@@ -497,5 +498,5 @@ def test_a_device_hanging_up_twice_is_a_network_error():
             server.drop_requests = 2
             return await ask(transport)
 
-        with pytest.raises(errors.NetworkError, match="RemoteProtocolError"):
+        with pytest.raises(errors.NetworkError, match="closed the connection twice without answering"):
             with_transport(server, dropped_twice)

@@ -20,8 +20,6 @@ from tpcloud.config import Settings
 from tpcloud.redact import Redactor
 
 if TYPE_CHECKING:
-    import httpx
-
     from tpcloud.addresses import AddressBook
     from tpcloud.cache import DeviceCache, LanCache
     from tpcloud.cloud.account import Account
@@ -109,9 +107,7 @@ class Factory:
 
         settings = self.settings
         addresses = self.addresses(host, at)
-        links = LanLinks(
-            credentials=self._lan_credentials, http_client=_lan_http_client, sessions=self.lan_sessions, log=self.log
-        )
+        links = LanLinks(credentials=self._lan_credentials, sessions=self.lan_sessions, log=self.log)
         async with self.open_account() as account:
             try:
                 router = Router(
@@ -140,9 +136,3 @@ class Factory:
             self.stderr.write(self.redactor.scrub(message) + "\n")
             self.stderr.flush()
 
-
-def _lan_http_client() -> "httpx.AsyncClient":
-    """An HTTP client for devices on the LAN: never through a proxy from the environment."""
-    import httpx
-
-    return httpx.AsyncClient(follow_redirects=False, trust_env=False)

@@ -1,5 +1,6 @@
-"""What the cloud client and the LAN wires share about HTTP: replies read with a bound (no peer,
-cloud or device, decides how much tpcloud holds), and the root cause of a failed exchange."""
+"""What the cloud client needs about httpx: replies read with a bound (the cloud does not decide
+how much tpcloud holds), and the root cause of a failed exchange. The LAN's wires have their own
+HTTP client (``tpcloud/lan/http.py``)."""
 
 from __future__ import annotations
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from tpcloud.dialects.smart import envelope, error_code
 from tpcloud.errors import AuthError, DeviceError, HandshakeRefused, ProtocolError
-from tpcloud.lan.transport import AUTH_HINT, HANDSHAKE_REFUSED, http_post, json_object, session_cookie
+from tpcloud.lan.http import DeviceHttp, Reply
+from tpcloud.lan.transport import AUTH_HINT, HANDSHAKE_REFUSED, json_object, session_cookie
 
 if TYPE_CHECKING:
-    import httpx
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 DEFAULT_ACCOUNT = ("test@tp-link.net", "test")
@@ -136,7 +136,6 @@ class AesTransport:
         *,
         credentials: tuple[str, str] | None,
         login_version: int = 1,
-        client: httpx.AsyncClient,
         timeout: float,
     ) -> None:
         if login_version not in (1, 2):
@@ -147,8 +146,7 @@ class AesTransport:
         self.timeout = timeout
         self.matched_default_account = False
         self._credentials = credentials
-        self._client = client
-        self._url = f"http://{host}:{port}/app"
+        self._http = DeviceHttp(host, port)
         self._cipher: AesCipher | None = None
         self._cookie: tuple[str, str] | None = None
         self._token: str | None = None
@@ -172,13 +170,17 @@ class AesTransport:
                 await self._establish()
 
     async def _post(self, body: bytes, token: str | None) -> dict[str, Any]:
-        response = await http_post(
-            self._client, self._url, body, timeout=self.timeout, cookie=self._cookie,
-            params={"token": token} if token else None, content_type=_JSON,
+        response = await self._http_post(body, token)
+        if response.status != 200:
+            raise ProtocolError(f"{self.host} answered HTTP {response.status} on /app")
+        return json_object(response.body, f"reply from {self.host}")
+
+    async def _http_post(self, body: bytes, token: str | None = None) -> Reply:
+        """POST BODY to /app with the session's cookie (none before a handshake) and TOKEN."""
+        params = {"token": token} if token else None
+        return await self._http.post(
+            "/app", body, timeout=self.timeout, cookie=self._cookie, params=params, content_type=_JSON
         )
-        if response.status_code != 200:
-            raise ProtocolError(f"{self.host} answered HTTP {response.status_code} on /app")
-        return json_object(response.content, f"reply from {self.host}")
 
     async def _passthrough(self, inner: bytes, token: str | None) -> bytes:
         assert self._cipher is not None
@@ -216,14 +218,12 @@ class AesTransport:
         private_key = new_rsa_key()
         body = {"method": "handshake", "params": {"key": public_key_pem(private_key)}}
         self._cookie = None
-        response = await http_post(
-            self._client, self._url, json.dumps(body).encode(), timeout=self.timeout, content_type=_JSON
-        )
-        if response.status_code in HANDSHAKE_REFUSED:
-            raise HandshakeRefused(f"{self.host} refused the AES handshake (HTTP {response.status_code})")
-        if response.status_code != 200:
-            raise ProtocolError(f"{self.host} answered the AES handshake with HTTP {response.status_code}")
-        reply = json_object(response.content, f"handshake reply from {self.host}")
+        response = await self._http_post(json.dumps(body).encode())
+        if response.status in HANDSHAKE_REFUSED:
+            raise HandshakeRefused(f"{self.host} refused the AES handshake (HTTP {response.status})")
+        if response.status != 200:
+            raise ProtocolError(f"{self.host} answered the AES handshake with HTTP {response.status}")
+        reply = json_object(response.body, f"handshake reply from {self.host}")
         code = error_code(reply)
         if code == WIRE_CHANGED_CODE:
             raise HandshakeRefused(f"{self.host} refused the AES handshake (error {code})")
@@ -232,7 +232,8 @@ class AesTransport:
         result = reply.get("result")
         if not isinstance(result, dict) or not isinstance(result.get("key"), str):
             raise ProtocolError(f"handshake reply from {self.host} has no key")
-        cookie, expires_at = session_cookie(response)  # some firmware sets none: then none is sent
+        # Some firmware sets no cookie: then none is sent.
+        cookie, expires_at = session_cookie(response.get_all("set-cookie"))
         self._cipher = AesCipher(*decode_handshake_key(result["key"], private_key))
         self._cookie = cookie
         self._expires_at = expires_at
@@ -310,8 +311,9 @@ class AesTransport:
         return True
 
     async def close(self) -> None:
-        """Forget the session; the HTTP client belongs to the caller."""
+        """Forget the session and close the connection."""
         self._cipher = self._token = None
+        await self._http.close()
 
 
 def _compact(request: dict[str, Any]) -> bytes:

@@ -10,13 +10,11 @@ import hashlib
 import hmac
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tpcloud.errors import AuthError, HandshakeRefused, ProtocolError
-from tpcloud.lan.transport import AUTH_HINT, HANDSHAKE_REFUSED, http_post, json_object, session_cookie
-
-if TYPE_CHECKING:
-    import httpx
+from tpcloud.lan.http import DeviceHttp, Reply
+from tpcloud.lan.transport import AUTH_HINT, HANDSHAKE_REFUSED, json_object, session_cookie
 
 DEFAULT_ACCOUNTS = (("kasa@tp-link.net", "kasaSetup"), ("test@tp-link.net", "test"), ("", ""))
 # How a device refuses a session it no longer holds (403), or a sequence number it has already
@@ -135,7 +133,6 @@ class KlapTransport:
         *,
         credentials: tuple[str, str] | None,
         version: int,
-        client: httpx.AsyncClient,
         timeout: float,
     ) -> None:
         if version not in (1, 2):
@@ -146,8 +143,7 @@ class KlapTransport:
         self.timeout = timeout
         self.matched_default_account = False
         self._credentials = credentials
-        self._client = client
-        self._base = f"http://{host}:{port}/app"
+        self._http = DeviceHttp(host, port)
         self._session: KlapSession | None = None
         self._cookie: tuple[str, str] | None = None
         self._expires_at = 0.0
@@ -157,56 +153,51 @@ class KlapTransport:
         fresh = self._session is None or time.time() >= self._expires_at
         if fresh:
             await self._handshake()
-        response, reply = await self._send(payload)
-        if response.status_code in _STALE_SESSION and not fresh:
+        status, reply = await self._send(payload)
+        if status in _STALE_SESSION and not fresh:
             await self._handshake()
             fresh = True
-            response, reply = await self._send(payload)
-        if response.status_code == 403:
+            status, reply = await self._send(payload)
+        if status == 403:
             self._session = None
             raise AuthError(f"{self.host} refused the KLAP session (HTTP 403)", hint=AUTH_HINT)
-        if response.status_code != 200:
-            raise ProtocolError(f"{self.host} answered a KLAP request with HTTP {response.status_code}")
+        if status != 200:
+            raise ProtocolError(f"{self.host} answered a KLAP request with HTTP {status}")
         json_object(reply, f"KLAP reply from {self.host}")
         return reply
 
-    async def _send(self, payload: bytes) -> tuple[httpx.Response, bytes]:
+    async def _send(self, payload: bytes) -> tuple[int, bytes]:
+        """The HTTP status and the decrypted reply (empty unless the status is 200)."""
         assert self._session is not None
         seq, body = self._session.encrypt(payload)
-        response = await http_post(
-            self._client, f"{self._base}/request", body, timeout=self.timeout,
-            cookie=self._cookie, params={"seq": str(seq)},
-        )
-        if response.status_code != 200:
-            return response, b""
-        return response, self._session.decrypt(seq, response.content)
+        response = await self._post("request", body, cookie=self._cookie, params={"seq": str(seq)})
+        if response.status != 200:
+            return response.status, b""
+        return response.status, self._session.decrypt(seq, response.body)
+
+    async def _post(
+        self, step: str, body: bytes, *, cookie: tuple[str, str] | None = None, params: dict[str, str] | None = None
+    ) -> Reply:
+        return await self._http.post(f"/app/{step}", body, timeout=self.timeout, cookie=cookie, params=params)
 
     async def _handshake(self) -> None:
         self._session = None
         local_seed = os.urandom(_SEED_LEN)
-        response = await http_post(
-            self._client, f"{self._base}/handshake1", local_seed, timeout=self.timeout
-        )
-        if response.status_code in HANDSHAKE_REFUSED:
-            raise HandshakeRefused(f"{self.host} refused the KLAP handshake (HTTP {response.status_code})")
-        if response.status_code != 200:
-            raise ProtocolError(f"{self.host} answered KLAP handshake1 with HTTP {response.status_code}")
-        reply = response.content
+        response = await self._post("handshake1", local_seed)
+        if response.status in HANDSHAKE_REFUSED:
+            raise HandshakeRefused(f"{self.host} refused the KLAP handshake (HTTP {response.status})")
+        if response.status != 200:
+            raise ProtocolError(f"{self.host} answered KLAP handshake1 with HTTP {response.status}")
+        reply = response.body
         if len(reply) != _SEED_LEN + 32:
             raise ProtocolError(f"KLAP handshake1 reply is {len(reply)} bytes, expected 48")
         remote_seed, expected = reply[:_SEED_LEN], reply[_SEED_LEN:]
-        cookie, expires_at = session_cookie(response)
+        cookie, expires_at = session_cookie(response.get_all("set-cookie"))
 
         auth, is_default = self._match_credentials(local_seed, remote_seed, expected)
-        response = await http_post(
-            self._client, f"{self._base}/handshake2",
-            client_hash(local_seed, remote_seed, auth, self.version),
-            timeout=self.timeout, cookie=cookie,
-        )
-        if response.status_code != 200:
-            raise AuthError(
-                f"{self.host} refused KLAP handshake2 (HTTP {response.status_code})", hint=AUTH_HINT
-            )
+        response = await self._post("handshake2", client_hash(local_seed, remote_seed, auth, self.version), cookie=cookie)
+        if response.status != 200:
+            raise AuthError(f"{self.host} refused KLAP handshake2 (HTTP {response.status})", hint=AUTH_HINT)
         self._session = KlapSession(local_seed, remote_seed, auth)
         self._cookie = cookie
         self._expires_at = expires_at
@@ -258,6 +249,7 @@ class KlapTransport:
         return True
 
     async def close(self) -> None:
-        """Forget the session; the HTTP client belongs to the caller."""
+        """Forget the session and close the connection."""
         self._session = None
+        await self._http.close()
 

@@ -21,39 +21,35 @@ from tpcloud.errors import DeviceError, TpcloudError
 from tpcloud.lan.transport import Transport, json_object
 
 if TYPE_CHECKING:
-    import httpx
-
     from tpcloud.lan.discovery import Found
     from tpcloud.lan.sessions import SessionStore
 
 
 
-def _xor(found: "Found", timeout: float, http: Any, credentials: Any) -> Transport:
+def _xor(found: "Found", timeout: float, credentials: Any) -> Transport:
     from tpcloud.lan.xor import XorTransport
 
     return XorTransport(found.host, found.port, timeout=timeout)
 
 
-def _klap(found: "Found", timeout: float, http: "httpx.AsyncClient", credentials: Any) -> Transport:
+def _klap(found: "Found", timeout: float, credentials: Any) -> Transport:
     from tpcloud.lan.klap import KlapTransport
 
-    return KlapTransport(
-        found.host, found.port, credentials=credentials, version=found.version, client=http, timeout=timeout
-    )
+    return KlapTransport(found.host, found.port, credentials=credentials, version=found.version, timeout=timeout)
 
 
-def _aes(found: "Found", timeout: float, http: "httpx.AsyncClient", credentials: Any) -> Transport:
+def _aes(found: "Found", timeout: float, credentials: Any) -> Transport:
     from tpcloud.lan.aes import AesTransport
 
     return AesTransport(
-        found.host, found.port, credentials=credentials, login_version=found.version or 1, client=http, timeout=timeout
+        found.host, found.port, credentials=credentials, login_version=found.version or 1, timeout=timeout
     )
 
 
-def _tpap(found: "Found", timeout: float, http: "httpx.AsyncClient", credentials: Any) -> Transport:
+def _tpap(found: "Found", timeout: float, credentials: Any) -> Transport:
     from tpcloud.lan.tpap import TpapTransport
 
-    return TpapTransport(found.host, found.port, credentials=credentials, client=http, timeout=timeout)
+    return TpapTransport(found.host, found.port, credentials=credentials, timeout=timeout)
 
 
 class Wire(NamedTuple):
@@ -80,15 +76,12 @@ class LanLinks:
         self,
         *,
         credentials: Callable[[], tuple[str, str] | None],
-        http_client: Callable[[], "httpx.AsyncClient"],
         sessions: "SessionStore",
         log: Callable[[str], None],
     ) -> None:
         self._credentials = credentials
-        self._http_client = http_client
         self._sessions = sessions
         self._log = log
-        self._http: "httpx.AsyncClient | None" = None
         self._terminal_uuid = ""
         self._open: dict[tuple[str, int, str], Transport] = {}
         # What the store held for each KLAP/AES transport when it was made, to save only changes.
@@ -119,12 +112,9 @@ class LanLinks:
             raise DeviceError(
                 f"the device at {found.host} uses {found.encrypt_type or 'an'} encryption, which tpcloud does not support yet"
             )
+        transport = self._open[key] = wire.make(found, timeout, self._credentials() if wire.over_http else None)
         if not wire.over_http:
-            transport = self._open[key] = wire.make(found, timeout, None, None)
             return transport
-        if self._http is None:
-            self._http = self._http_client()
-        transport = self._open[key] = wire.make(found, timeout, self._http, self._credentials())
         saved = self._resumed[key] = self._sessions.load(_session_name(key))
         if saved is not None:
             transport.restore_session(saved)  # a stale or mismatched one is refused and replaced
@@ -147,9 +137,6 @@ class LanLinks:
             for transport in self._open.values():
                 await transport.close()
             self._open.clear()
-            if self._http is not None:
-                await self._http.aclose()
-                self._http = None
 
 
 def _session_name(key: tuple[str, int, str]) -> str:

@@ -11,12 +11,9 @@ transport whose refusal says which setting to switch on, instead of "wrong passw
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tpcloud.errors import AuthError, HandshakeRefused
-
-if TYPE_CHECKING:
-    import httpx
 
 HINT = (
     'switch on "Third-Party Compatibility" in the Tapo app (Me → Third-Party Services); after a '
@@ -27,15 +24,12 @@ HINT = (
 class TpapTransport:
     """A TPAP device, reached over KLAP v2."""
 
-    def __init__(
-        self, host: str, port: int = 80, *, credentials: tuple[str, str] | None, client: "httpx.AsyncClient",
-        timeout: float,
-    ) -> None:
+    def __init__(self, host: str, port: int = 80, *, credentials: tuple[str, str] | None, timeout: float) -> None:
         from tpcloud.lan.klap import KlapTransport
 
         self.host = host
         self.port = port
-        self._klap = KlapTransport(host, port, credentials=credentials, version=2, client=client, timeout=timeout)
+        self._klap = KlapTransport(host, port, credentials=credentials, version=2, timeout=timeout)
 
     async def send(self, payload: bytes) -> bytes:
         try:

@@ -1,4 +1,5 @@
-"""What every LAN wire is to the code above it, and the HTTP pieces the HTTP wires share.
+"""What every LAN wire is to the code above it, and what the wires share: the TCP connection,
+JSON replies, and the HTTP wires' session cookie.
 
 A wire (XOR, KLAP, AES) is a :class:`Transport`: it sends one request of the device's own JSON
 dialect and returns the raw JSON reply, and can hand its session over to a later command. The
@@ -10,13 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from tpcloud.errors import DeviceUnreachable, NetworkError, ProtocolError, Timeout, WireRefused
-from tpcloud.httpio import innermost, read_bounded
-
-if TYPE_CHECKING:
-    import httpx
+from tpcloud.errors import DeviceUnreachable, ProtocolError, WireRefused
 
 # What to tell a user whose credentials a KLAP or AES device refused.
 AUTH_HINT = (
@@ -31,9 +28,6 @@ EXPIRY_MARGIN = 20 * 60
 # or the request refused outright (400, 403). A KLAP handshake2 403 is not one: that is the
 # credentials. An AES device that now speaks KLAP answers 1003 in JSON instead.
 HANDSHAKE_REFUSED = (400, 403, 404)
-# A device's reply is a few KiB (a hub with many children tens); past this it is not a device.
-MAX_REPLY = 1024 * 1024
-_BODY_HEADERS = ("content-length", "content-encoding", "transfer-encoding")
 
 
 class Transport(Protocol):
@@ -46,7 +40,7 @@ class Transport(Protocol):
         """Deliver PAYLOAD and return the device's reply, a JSON object (checked as such)."""
 
     async def close(self) -> None:
-        """Forget the session; a shared HTTP client belongs to whoever made the transport."""
+        """Forget the session and close the connection to the device, if one is open."""
 
     def export_session(self) -> dict[str, Any] | None:
         """The live session as plain data for the secret store, or None (nothing to keep)."""
@@ -66,14 +60,15 @@ def json_object(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-def session_cookie(response: httpx.Response) -> tuple[tuple[str, str] | None, float]:
-    """The session cookie (TP_SESSIONID or SESSIONID) and when to stop using it (epoch seconds).
+def session_cookie(set_cookies: list[str]) -> tuple[tuple[str, str] | None, float]:
+    """The session cookie (TP_SESSIONID or SESSIONID) in a reply's Set-Cookie headers, and when to
+    stop using it (epoch seconds).
 
     Devices send ``TP_SESSIONID=..;TIMEOUT=86400`` in one header, which cookie jars read as an
     attribute and drop, so the header is parsed here.
     """
     pairs: dict[str, str] = {}
-    for header in response.headers.get_list("set-cookie"):
+    for header in set_cookies:
         for part in header.split(";"):
             name, sep, value = part.strip().partition("=")
             if sep:
@@ -88,57 +83,12 @@ def session_cookie(response: httpx.Response) -> tuple[tuple[str, str] | None, fl
     return cookie, time.time() + life - min(EXPIRY_MARGIN, life / 2)
 
 
-async def http_post(
-    client: httpx.AsyncClient,
-    url: str,
-    body: bytes,
-    *,
-    timeout: float,
-    cookie: tuple[str, str] | None = None,
-    params: dict[str, str] | None = None,
-    content_type: str | None = None,
-) -> httpx.Response:
-    """POST with an exact Content-Length, our own cookie header and a bound on the whole exchange.
-
-    Transport failures become tpcloud errors: no connection → DeviceUnreachable, no answer in time →
-    Timeout, anything else on the wire → NetworkError. The body is read with a bound (MAX_REPLY).
-    """
-    import httpx
-
-    headers = {"Content-Length": str(len(body))}
-    if cookie is not None:
-        headers["Cookie"] = f"{cookie[0]}={cookie[1]}"
-    if content_type is not None:
-        headers["Content-Type"] = content_type
-    where = httpx.URL(url).host
-
-    async def exchange() -> httpx.Response:
-        async with client.stream("POST", url, content=body, headers=headers, params=params, timeout=timeout) as streamed:
-            content = await read_bounded(streamed, MAX_REPLY)
-        if content is None:
-            raise ProtocolError(f"{where} sent a reply larger than {MAX_REPLY // 1024} KiB")
-        # The body is already decoded: keep only the headers that still describe it.
-        kept = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _BODY_HEADERS]
-        return httpx.Response(streamed.status_code, headers=kept, content=content)
-
-    async def exchange_again_if_dropped() -> httpx.Response:
-        # A device that closes its connections after each reply (a P100; python-kasa retries
-        # for it) may close the one a request was just written to: the request was never
-        # answered (the connection ended, or was reset, before a reply), so it is sent once
-        # more, on a new connection.
-        try:
-            return await exchange()
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-            return await exchange()
-
+async def open_stream(host: str, port: int, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP connection to a device within TIMEOUT seconds: refused → WireRefused (its address is
+    worth finding again), any other failure → DeviceUnreachable."""
     try:
-        response = await asyncio.wait_for(exchange_again_if_dropped(), timeout)
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        kind = WireRefused if isinstance(innermost(exc), ConnectionRefusedError) else DeviceUnreachable
-        raise kind(f"cannot connect to {where}") from None
-    except (httpx.TimeoutException, asyncio.TimeoutError):
-        raise Timeout(f"{where} did not answer within {timeout:g} s") from None
-    except httpx.HTTPError as exc:
-        raise NetworkError(f"HTTP exchange with {where} failed ({type(exc).__name__})") from None
-    return response
-
+        return await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, asyncio.TimeoutError) as exc:
+        reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (exc.strerror or type(exc).__name__)
+        kind = WireRefused if isinstance(exc, ConnectionRefusedError) else DeviceUnreachable
+        raise kind(f"cannot connect to {host}:{port} ({reason})") from None

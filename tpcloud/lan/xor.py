@@ -11,8 +11,8 @@ import struct
 from contextlib import suppress
 from typing import Any
 
-from tpcloud.errors import DeviceUnreachable, NetworkError, ProtocolError, Timeout, WireRefused
-from tpcloud.lan.transport import json_object
+from tpcloud.errors import NetworkError, ProtocolError, Timeout
+from tpcloud.lan.transport import json_object, open_stream
 
 PORT = 9999
 # Large strips answer a few KiB; anything near this bound is a peer speaking another protocol.
@@ -83,14 +83,7 @@ class XorTransport:
         """Send ``payload`` (IOT JSON) and return the device's JSON reply, all within ``timeout``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.timeout
-            )
-        except (OSError, asyncio.TimeoutError) as exc:
-            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (exc.strerror or type(exc).__name__)
-            kind = WireRefused if isinstance(exc, ConnectionRefusedError) else DeviceUnreachable
-            raise kind(f"cannot connect to {self.host}:{self.port} ({reason})") from None
+        reader, writer = await open_stream(self.host, self.port, self.timeout)
         try:
             reply = await asyncio.wait_for(
                 self._exchange(reader, writer, payload), max(deadline - loop.time(), 0)

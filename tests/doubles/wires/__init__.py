@@ -6,7 +6,8 @@ They never import ``tpcloud``: the server-side crypto in ``crypto.py`` is writte
 checked against tests/fixtures/protocol-vectors.json.  Every server binds only inside 127.0.0.0/8,
 runs in daemon threads (so a CLI subprocess can talk to it while the test waits), is a context
 manager, and exposes ``host``, ``port``, ``log`` (list of dict entries with ``kind``) and
-``entries(kind)``; the HTTP ones count every request they receive in ``http_count``.
+``entries(kind)``; the HTTP ones count every request they receive in ``http_count``, and every
+connection they accept in ``connection_count``.
 
 - ``XorServer(iot_device, host, port=0, fault=None)``                      TCP, legacy Kasa
 - ``KlapServer(device, host, port=0, version=None, username, password, fault=None)``  HTTP, KLAP v1/v2

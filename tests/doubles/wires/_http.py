@@ -113,6 +113,7 @@ class _Server(ThreadingHTTPServer):
 
     def get_request(self):
         conn, addr = super().get_request()
+        self.emulator.connection_count += 1
         with self.sockets_lock:
             self.open_sockets.add(conn)
         return conn, addr
@@ -130,6 +131,7 @@ class HttpEmulator(EmulatorBase):
         super().__init__(host, port)
         self._httpd: _Server | None = None
         self.http_count = 0  # every HTTP request received, whatever its path or fate
+        self.connection_count = 0  # every TCP connection accepted (a keep-alive client: one a command)
         # A P100 closes the connection after each reply without a "Connection: close" (python-kasa
         # retries for it); drop_requests closes it on the next N requests before any reply.
         self.close_after_reply = False
