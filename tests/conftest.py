@@ -61,6 +61,45 @@ class Result:
         return self.stdout + self.stderr
 
 
+@dataclass
+class Record:
+    """What one run of tpcloud loaded: modules, TLS contexts made, CA-loading calls on them."""
+
+    modules: set[str]
+    tls_contexts: int
+    ca_loads: list[str]
+
+    def has(self, package: str) -> bool:
+        return any(m == package or m.startswith(package + ".") for m in self.modules)
+
+
+# Runs tpcloud as `python -m tpcloud ARGS` would, counting every ssl.SSLContext made and every
+# call that loads CA certificates into one, then writes the record to the file in argv[1].
+_RECORDING_WRAPPER = """
+import json, runpy, ssl, sys
+record = {"tls_contexts": 0, "ca_loads": []}
+_new = ssl.SSLContext.__new__
+def _counted(cls, *args, **kwargs):
+    record["tls_contexts"] += 1
+    return _new(cls, *args, **kwargs)
+ssl.SSLContext.__new__ = _counted
+for _name in ("load_verify_locations", "load_default_certs", "set_default_verify_paths"):
+    def _loads(self, *args, _original=getattr(ssl.SSLContext, _name), _name=_name, **kwargs):
+        record["ca_loads"].append(_name)
+        return _original(self, *args, **kwargs)
+    setattr(ssl.SSLContext, _name, _loads)
+listing, sys.argv = sys.argv[1], ["tpcloud", *sys.argv[2:]]
+code = 0
+try:
+    runpy.run_module("tpcloud", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+record["modules"] = sorted(sys.modules)
+open(listing, "w").write(json.dumps(record))
+sys.exit(code)
+"""
+
+
 class Cli:
     """Runs tpcloud as a subprocess in a private home."""
 
@@ -101,20 +140,21 @@ class Cli:
 
     def loaded_modules(self, *args: str, env: dict | None = None) -> tuple[Result, set[str]]:
         """Run tpcloud in-process under a wrapper and return which modules it imported."""
-        listing = self.home / "modules.json"
-        wrapper = (
-            "import json, runpy, sys\n"
-            f"sys.argv = ['tpcloud', *{list(args)!r}]\n"
-            "try:\n    runpy.run_module('tpcloud', run_name='__main__')\n"
-            "except SystemExit as exc:\n    code = exc.code\n"
-            f"open({str(listing)!r}, 'w').write(json.dumps(sorted(sys.modules)))\n"
-            "sys.exit(code)\n"
-        )
+        result, record = self.recorded(*args, env=env)
+        return result, record.modules
+
+    def recorded(self, *args: str, env: dict | None = None) -> tuple[Result, "Record"]:
+        """Run tpcloud in-process under a wrapper that records the modules it imported and the
+        TLS contexts it made (and the CA certificates those loaded)."""
+        listing = self.home / "record.json"
         proc = subprocess.run(
-            [sys.executable, "-c", wrapper], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            env={**self.env, **(env or {})}, timeout=60, cwd=self.home,
+            [sys.executable, "-c", _RECORDING_WRAPPER, str(listing), *args], stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, env={**self.env, **(env or {})}, timeout=60, cwd=self.home,
         )
-        return Result(args, proc.returncode, proc.stdout, proc.stderr), set(json.loads(listing.read_text()))
+        record = json.loads(listing.read_text())
+        return Result(args, proc.returncode, proc.stdout, proc.stderr), Record(
+            set(record["modules"]), record["tls_contexts"], record["ca_loads"]
+        )
 
     def login(self, *extra: str, password: str = PASSWORD, env: dict | None = None) -> Result:
         result = self("login", "--username", USERNAME, "--password-stdin", *extra, input=password + "\n", env=env)

@@ -330,13 +330,6 @@ def test_a_keyring_that_never_answers_does_not_hang_the_tool(cli, populated_clou
     assert result.code == 9 and "keyring" in one_line(result.stderr)
 
 
-def test_help_loads_no_network_or_crypto_library(cli):
-    result, modules = cli.loaded_modules("--help")
-    assert result.code == 0 and "Usage" in result.stdout
-    for heavy in ("httpx", "cryptography", "keyring", "tabulate", "asyncio"):
-        assert heavy not in modules, heavy
-
-
 def test_every_cloud_request_carries_the_apps_parameters_and_user_agent(account, populated_cloud):
     # piekstra/tplink-cloud-api, which runs against the real cloud, calls the app's parameters
     # required (its issues #83, #84) and introduces itself as the Android app does.

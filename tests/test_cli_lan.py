@@ -205,15 +205,6 @@ def test_no_route_says_what_was_tried(user, home):
     assert "no route worked" in line and "discovery" in line
 
 
-def test_the_xor_path_loads_neither_httpx_nor_cryptography(user, home):
-    user("discover", "--timeout", "1")
-    result, modules = user.loaded_modules("switch", "Desk Lamp", "on")
-    assert result.code == 0, result
-    assert home.devices["Desk Lamp"].is_on()
-    for heavy in ("httpx", "cryptography", "keyring"):
-        assert not any(m == heavy or m.startswith(heavy + ".") for m in modules), heavy
-
-
 # A store that fails loudly the moment anything opens it: an OS keyring that cannot be loaded.
 BROKEN_STORE = {"TPCLOUD_SECRET_STORE": "keyring", "PYTHON_KEYRING_BACKEND": "no_such_module.Keyring"}
 
