@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 
 NEEDED = ("dbus-daemon", "gnome-keyring-daemon")
 BUS_NAME = "org.freedesktop.secrets"
@@ -40,10 +39,16 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 """
 
 
+def missing() -> list[str]:
+    """The programs a Secret Service needs that are not installed."""
+    return [name for name in NEEDED if shutil.which(name) is None]
+
+
 def skip_unless_installed() -> None:
-    missing = [name for name in NEEDED if shutil.which(name) is None]
-    if missing:
-        pytest.skip(f"{' and '.join(missing)} not installed (Debian: apt-get install gnome-keyring dbus-daemon; "
+    import pytest  # not at the top: make bench uses this module, without pytest
+
+    if missing():
+        pytest.skip(f"{' and '.join(missing())} not installed (Debian: apt-get install gnome-keyring dbus-daemon; "
                     ".ci/run does)")
 
 
