@@ -56,7 +56,9 @@ class Factory:
         """KLAP/AES sessions kept between commands: secrets, so they live in the secret store."""
         from tpcloud.lan.sessions import SessionStore
 
-        return SessionStore(self.secrets, self.redactor, clock=self.clock)
+        return SessionStore(
+            self.secrets, self.redactor, counters=self.settings.cache_dir / "lan-counters.json", clock=self.clock
+        )
 
     @cached_property
     def cache(self) -> "DeviceCache":
