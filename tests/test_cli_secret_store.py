@@ -108,16 +108,32 @@ def test_login_list_switch_logout_with_the_os_keyring(desktop, service, populate
     assert desktop("list", "--refresh").code == 3
 
 
-def test_a_command_reads_the_item_once_through_the_remembered_backend_alone(desktop, service, populated_cloud):
-    desktop.login()
+def test_a_command_reads_the_item_once_through_the_secret_service_alone(desktop, service, populated_cloud):
+    desktop.login()  # keyring's probe finds the Secret Service; keyring's backend writes the item
     assert desktop("list").code == 0  # a warm cache: the switch only reads the token
-    with service.calls("GetSecret") as reads, service.calls("SearchItems") as searches:
+    with service.calls("GetSecret") as reads, service.calls("SearchItems") as searches, \
+            service.calls("Hello") as connections:
         result, modules = desktop.loaded_modules("switch", "Desk Lamp", "on")
     assert result.code == 0, result
-    assert reads == ["org.freedesktop.Secret.Item"] and len(searches) == 1
-    # keyring's other backends were not probed: the remembered one was loaded by its name.
-    assert "keyring.backends.SecretService" in modules
-    assert not {"keyring.backends.kwallet", "keyring.backends.libsecret", "keyring.backends.macOS"} & modules
+    assert reads == ["org.freedesktop.Secret.Item"] and len(searches) == 1 and len(connections) == 1
+    # No backend was probed, and keyring itself was not loaded: the remembered Secret Service is
+    # reached through secretstorage (tpcloud.secretservice), and it read what keyring wrote.
+    assert "secretstorage" in modules and keyring_modules(modules) == []
+    assert populated_cloud.by_alias["Desk Lamp"].is_on()
+
+
+def test_what_tpcloud_writes_to_the_secret_service_keyring_reads(desktop, service, populated_cloud):
+    desktop.login()
+    before = secrets_item(service)
+    populated_cloud.expire_tokens()
+    with service.calls("CreateItem") as writes:  # the renewal, written without keyring
+        result, modules = desktop.loaded_modules("list", "--refresh")
+    assert result.code == 0, result
+    assert keyring_modules(modules) == [] and len(writes) == 1
+    with service.keyring() as backend:  # keyring's own backend reads what was written
+        renewed = json.loads(backend.get_password("tpcloud", "secrets"))
+    assert renewed["token"] != before["token"] and renewed["username"] == before["username"]
+    assert list(service.items()) == ["secrets"]
 
 
 def test_an_upgrade_from_one_item_per_name_keeps_the_user_logged_in(desktop, service, populated_cloud):

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tpcloud.config import SECRET_STORE_VAR as STORE_VAR
 from tpcloud.errors import SecretStoreError, TpcloudError
+from tpcloud.secretservice import KEYRING_BACKEND as SECRET_SERVICE
+from tpcloud.secretservice import SecretService
 from tpcloud.storechoice import FILE, Choice, recall, remember
 
 if TYPE_CHECKING:
@@ -139,7 +141,8 @@ class SecretStore:
         if remembered == FILE:
             return self._file_store(), True
         if remembered is not None:
-            import keyring  # noqa: F401 - importing cannot hang; keep its cost out of the timeout
+            if remembered.backend != SECRET_SERVICE:  # which is reached without keyring
+                import keyring  # noqa: F401 - importing cannot hang; keep its cost out of the timeout
 
             backend, why = self._ask(_load_backend, remembered.backend, failing=_CANNOT_LOAD)
             if backend is not None:
@@ -246,11 +249,17 @@ def _os_keyring() -> tuple[KeyringBackend, bool]:
 def _load_backend(name: str) -> tuple[KeyringBackend | None, str]:
     """The remembered backend class NAME, made, when it is usable here; else None and why not.
 
-    Only that class is imported and asked for its priority (for Secret Service: is the daemon on
-    the session bus?), instead of every backend keyring knows.
+    Only that class is imported and asked for its priority, instead of every backend keyring
+    knows; the Secret Service is reached without keyring (``tpcloud.secretservice``), asked only
+    whether the daemon is on the session bus.
     """
     import importlib
 
+    if name == SECRET_SERVICE:
+        try:
+            return SecretService(), ""  # type: ignore[return-value]
+        except Exception as exc:  # secretstorage missing, no session bus, no daemon on it
+            return None, _one_line(exc)
     from keyring.backend import KeyringBackend
 
     module, _, attribute = name.rpartition(".")
