@@ -17,6 +17,7 @@ from contextlib import ExitStack
 
 import pytest
 
+from tests.conftest import one_line
 from tests.doubles.home import serve_tapo
 from tests.doubles.wires import AesServer
 from tests.test_cli_many import is_on, known, write_config  # noqa: F401 (known is a fixture)
@@ -116,16 +117,35 @@ def test_a_group_or_several_names_of_one_strip_cost_it_one_request(known, home):
     assert all(is_on(home, name) for name in ("Office Strip/Monitor", "Office Strip/Charger", *POWER[::2]))
 
 
-def test_one_outlet_and_a_strip_named_whole_are_switched_as_before(known, home):
+def test_one_outlet_alone_and_a_strip_named_whole_is_every_outlet_in_one_request(known, home):
     since = Since(home)
     assert known("switch", "Office Strip/Printer", "on").stdout == "Office Strip/Printer: on\n"
     assert known("switch", "Office Strip", "off").stdout == "Office Strip: off\n"
     printer = home.devices["Office Strip"].child_ids[1]
     assert since("Office Strip") == [
         {"context": {"child_ids": [printer]}, "system": {"set_relay_state": {"state": 1}}},
-        {"system": {"set_relay_state": {"state": 0}}},
+        relay(home, 0, 0, 1, 2),
     ]
     assert not any(is_on(home, name) for name in OFFICE)
+
+
+def test_a_tapo_strip_named_whole_switches_all_its_outlets_in_one_request(known, home):
+    # A Tapo strip has no switch of its own (tapo#303): its outlets are the switch.
+    since = Since(home)
+    result = known("switch", "Power Strip", "on")
+    assert (result.code, result.stdout) == (0, "Power Strip: on\n"), result
+    assert [controls(home, "Power Strip", r) for r in since("Power Strip")] == [[(0, True), (1, True), (2, True)]]
+    assert all(is_on(home, name) for name in POWER)
+    # toggle: an outlet is on, so all go off (one read of the strip and its outlets, one write)
+    since = Since(home)
+    assert known("switch", "Power Strip", "toggle").stdout == "Power Strip: off\n"
+    *read, write = since("Power Strip")
+    assert [r["method"] for r in read] == ["get_device_info", "get_child_device_list"]
+    assert controls(home, "Power Strip", write) == [(0, False), (1, False), (2, False)]
+    assert not any(is_on(home, name) for name in POWER)
+    known("switch", "Power Strip/Radio", "on")
+    assert known("switch", "Power Strip", "toggle", "--json").stdout.count('"on": false') == 1
+    assert not any(is_on(home, name) for name in POWER)
 
 
 def test_toggle_reads_a_tapo_strip_once_and_switches_its_outlets_in_one_request(with_bar, home):
@@ -160,6 +180,12 @@ def test_through_the_cloud_a_kasa_strip_gets_one_passthrough(account, populated_
                      "system": {"set_relay_state": {"state": 0}, "get_sysinfo": {}}}]
     assert not any(strip.is_on(n) for n in range(3))
 
+    populated_cloud.clear_requests()  # named whole, the same one request
+    assert account("switch", "Office Strip", "on", "--via", "cloud").stdout == "Office Strip: on\n"
+    assert [json.loads(r.params["requestData"]) for r in populated_cloud.calls("passthrough")] == [
+        {"context": {"child_ids": strip.child_ids}, "system": {"set_relay_state": {"state": 1}, "get_sysinfo": {}}}]
+    assert all(strip.is_on(n) for n in range(3))
+
 
 def test_outlets_a_strip_did_not_switch_in_the_one_request_are_sent_alone(known, home):
     strip = home.devices["Office Strip"]
@@ -177,6 +203,12 @@ def test_outlets_a_strip_did_not_switch_in_the_one_request_are_sent_alone(known,
         for child in strip.child_ids[1:]
     )]
     assert not any(is_on(home, name) for name in OFFICE)
+
+    # Named whole, such a strip is switched the same way: the HS300 2.0 bug (python-kasa#637),
+    # where only the first outlet followed the strip, does not happen.
+    since = Since(home)
+    assert known("switch", "Office Strip", "on").stdout == "Office Strip: on\n"
+    assert len(since("Office Strip")) == 3 and all(is_on(home, name) for name in OFFICE)
 
 
 def test_a_strip_that_refuses_the_one_request_gets_one_per_outlet(known, home):
@@ -210,3 +242,11 @@ def test_an_outlet_that_fails_in_the_one_request_is_the_only_failure(known, home
         "tpcloud: Power Strip/Radio: the device is busy or rate-limiting requests (error_code -1301)")
     assert len(since("Power Strip")) == 1
     assert [device.is_on(child) for child in (fan, radio, heater)] == [False, True, False]
+
+    # Named whole, the strip is switched as far as it goes, and the outlet that failed is named.
+    device.refusing[radio] = -1301
+    result = known("switch", "Power Strip", "on")
+    assert result.code == 5 and result.stdout == "", result
+    assert one_line(result.stderr).startswith(
+        "tpcloud: Power Strip: outlet Radio: the device is busy or rate-limiting requests (error_code -1301)")
+    assert [device.is_on(child) for child in (fan, heater)] == [True, True]  # Radio refused, and stays on

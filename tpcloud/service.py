@@ -281,12 +281,37 @@ class DeviceService:
         return [outcome for outcomes in await asyncio.gather(*(one(g) for g in groups)) for outcome in outcomes]
 
     async def _switch(self, target: Target, action: str) -> SwitchResult:
+        if target.outlet is None and target.device.outlets:
+            return await self._switch_strip(target, action)
         if action == "toggle":
             info, _ = await self._read(target)
             on = not dialects.for_device(target.device).is_on(info, target.outlet)
         else:
             on = action == "on"
         return SwitchResult(target, on, await self._power(target, on))
+
+    async def _switch_strip(self, target: Target, action: str) -> SwitchResult:
+        """A strip named whole: every outlet it has, in as few requests as it takes. The strip's own
+        switch is not used: a Tapo strip has none (mihai-dinculescu/tapo#303: on and off are per
+        plug), and an HS300 of hardware 2.0 told to switch as a whole switches its first outlet
+        only (python-kasa#637, #639, seen on hardware). Toggling turns all off when any is on.
+        The first outlet that failed fails the command; the others are switched all the same."""
+        device = target.device
+        if action == "toggle":
+            dialect = dialects.for_device(device)
+            info = await dialect.read_state(self._reply_from(device), device.outlets[0])
+            on = not any(dialect.is_on(info, outlet) for outlet in device.outlets)
+        else:
+            on = action == "on"
+        done: dict[Outlet, "Route | errors.TpcloudError"] = {}
+        await self._power_outlets(device, dict.fromkeys(device.outlets, on), done)
+        for outlet, result in done.items():
+            if isinstance(result, errors.TpcloudError):
+                failed = copy.copy(result)
+                own = f"{Target(device, outlet).full_name}: "
+                failed.message = f"{target.full_name}: outlet {outlet.alias}: {failed.message.removeprefix(own)}"
+                raise failed
+        return SwitchResult(target, on, next(iter(done.values())))  # type: ignore[arg-type]
 
     async def _power(self, target: Target, on: bool) -> "Route":
         """Switch TARGET on or off with a request of its own; the route it took."""
