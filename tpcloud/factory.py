@@ -109,7 +109,8 @@ class Factory:
 
         settings = self.settings
         addresses = self.addresses(host, at)
-        links = LanLinks(credentials=self._lan_credentials, sessions=self.lan_sessions, log=self.log)
+        # Both made on first use: the XOR wire needs neither credentials nor sessions.
+        links = LanLinks(credentials=self._lan_credentials, sessions=lambda: self.lan_sessions, log=self.log)
         async with self.open_account() as account:
             try:
                 router = Router(

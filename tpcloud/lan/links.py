@@ -76,7 +76,7 @@ class LanLinks:
         self,
         *,
         credentials: Callable[[], tuple[str, str] | None],
-        sessions: "SessionStore",
+        sessions: Callable[[], "SessionStore"],
         log: Callable[[str], None],
     ) -> None:
         self._credentials = credentials
@@ -115,7 +115,7 @@ class LanLinks:
         transport = self._open[key] = wire.make(found, timeout, self._credentials() if wire.over_http else None)
         if not wire.over_http:
             return transport
-        saved = self._resumed[key] = self._sessions.load(_session_name(key))
+        saved = self._resumed[key] = self._sessions().load(_session_name(key))
         if saved is not None:
             transport.restore_session(saved)  # a stale or mismatched one is refused and replaced
         return transport
@@ -130,7 +130,7 @@ class LanLinks:
         self._resumed.clear()
         try:
             if changes:
-                self._sessions.save(changes)
+                self._sessions().save(changes)
         except TpcloudError as exc:  # the command itself worked; the next one only handshakes again
             self._log(f"LAN sessions not saved: {exc}")
         finally:

@@ -48,6 +48,7 @@ class SessionStore:
         # What load() returned, by device: a later change of the sequence number alone is no
         # change for the secret store.
         self._loaded: dict[str, dict[str, Any]] = {}
+        self._counts: dict[str, Any] | None = None  # the counters file, read once for every load
 
     def load(self, device: str) -> dict[str, Any] | None:
         """The saved session of DEVICE, if any; its secrets are masked in everything printed."""
@@ -94,26 +95,28 @@ class SessionStore:
         """Write the sequence numbers of CHANGES to the counters (keeping live ones of others)."""
         if self._counters is None or not any(state is None or "seq" in state for state in changes.values()):
             return
-        counters = self._read_counters()
+        counters = self._read_counters(fresh=True)  # another command may have counted meanwhile
         for device, state in changes.items():
             if state is None or "seq" not in state:
                 counters.pop(device, None)
             else:
                 counters[device] = {"session": _fingerprint(state), "seq": state["seq"],
                                     "expires_at": _expires_at(state)}
-        live = {device: c for device, c in counters.items() if _expires_at(c) > now}
+        live = self._counts = {device: c for device, c in counters.items() if _expires_at(c) > now}
         try:
             atomic_write(self._counters, json.dumps(live, separators=(",", ":")).encode())
         except OSError:
             pass  # the next command's device refuses the old number, and a handshake follows
 
-    def _read_counters(self) -> dict[str, Any]:
-        if self._counters is None:
-            return {}
-        try:
-            return _parsed(self._counters.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            return {}
+    def _read_counters(self, *, fresh: bool = False) -> dict[str, Any]:
+        """The counters, as read once per command (FRESH: as they are now)."""
+        if self._counts is None or fresh:
+            try:
+                text = self._counters.read_text(encoding="utf-8") if self._counters else ""
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            self._counts = _parsed(text)
+        return dict(self._counts)
 
     def _mask(self, state: dict[str, Any]) -> None:
         cookie = state.get("cookie")
