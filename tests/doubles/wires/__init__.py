@@ -23,7 +23,8 @@ implementation of the wire.
 from ._base import check_loopback, pick_loopback_host
 from .aes import AesServer
 from .discovery import DiscoveryResponder
-from .klap import DEFAULT_ACCOUNTS, KlapServer
+from ._http import DEFAULT_ACCOUNTS
+from .klap import KlapServer
 from .xor import XorServer
 
 __all__ = [

@@ -124,11 +124,31 @@ class _Server(ThreadingHTTPServer):
         super().shutdown_request(request)
 
 
-class HttpEmulator(EmulatorBase):
-    """Base for the KLAP and AES emulators: subclasses implement ``_handle_http``."""
+# The accounts a device may accept instead of its owner's (``accepts``): the factory defaults.
+DEFAULT_ACCOUNTS = {
+    "kasa": ("kasa@tp-link.net", "kasaSetup"),
+    "test": ("test@tp-link.net", "test"),
+    "blank": ("", ""),
+}
 
-    def __init__(self, host: str = "127.0.0.2", port: int = 0):
+
+class HttpEmulator(EmulatorBase):
+    """Base for the KLAP and AES emulators: the DEVICE behind them, the account it accepts
+    (its owner's, or one of DEFAULT_ACCOUNTS), and the HTTP server; subclasses implement
+    ``_handle_http``."""
+
+    def __init__(self, host: str = "127.0.0.2", port: int = 0, *, device, username: str, password: str,
+                 accepts: str, session_timeout: int):
         super().__init__(host, port)
+        self.device = device
+        self.username = username
+        self.password = password
+        self.accepts = accepts
+        self.reject_all_auth = False
+        self.session_timeout = session_timeout
+        info = getattr(device, "info", None)
+        if isinstance(info, dict) and "ip" in info:
+            info["ip"] = host
         self._httpd: _Server | None = None
         self.http_count = 0  # every HTTP request received, whatever its path or fate
         self.connection_count = 0  # every TCP connection accepted (a keep-alive client: one a command)
@@ -136,6 +156,15 @@ class HttpEmulator(EmulatorBase):
         # retries for it); drop_requests closes it on the next N requests before any reply.
         self.close_after_reply = False
         self.drop_requests = 0
+
+    def credentials(self) -> tuple[str, str]:
+        """The (username, password) the device accepts right now."""
+        if self.accepts == "user":
+            return (self.username, self.password)
+        try:
+            return DEFAULT_ACCOUNTS[self.accepts]
+        except KeyError:
+            raise ValueError(f"unknown account {self.accepts!r}") from None
 
     def _handle_http(self, req: HttpRequest) -> HttpResponse:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -49,7 +49,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ._http import HttpEmulator, HttpRequest, HttpResponse
 from .crypto import (aes_cbc_decrypt, aes_cbc_encrypt, aes_login_password_v1,
                      aes_login_password_v2, aes_login_username, rsa_encrypt_for_client)
-from .klap import DEFAULT_ACCOUNTS
 
 LOGIN_ERROR = -1501
 AES_DECODE_FAIL = -1005
@@ -75,20 +74,15 @@ class AesServer(HttpEmulator):
                  username: str = "user@example.com", password: str = "password",
                  login_version: int = 2, accepts: str = "user", session_timeout: int = 86400,
                  cookie_style: str = "single", fault: str | None = None, fault_code: int = -1008):
-        super().__init__(host, port)
+        super().__init__(host, port, device=device, username=username, password=password, accepts=accepts,
+                         session_timeout=session_timeout)
         if login_version not in (1, 2):
             raise ValueError("login_version is 1 or 2")
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
         self.fault = fault
         self.fault_code = fault_code
-        self.device = device
-        self.username = username
-        self.password = password
         self.login_version = login_version
-        self.accepts = accepts
-        self.reject_all_auth = False
-        self.session_timeout = session_timeout
         self.cookie_style = cookie_style  # "single", "split" (two headers) or "none"
         self._cookieless_sid = ""
         # Inner replies in plain JSON instead of encrypted, as some firmware answers.
@@ -102,16 +96,8 @@ class AesServer(HttpEmulator):
         self.login_failures = 0
         self.request_count = 0  # securePassthrough calls
         self.rejected_count = 0  # answers with a non-zero error code (outer or inner)
-        info = getattr(device, "info", None)
-        if isinstance(info, dict) and "ip" in info:
-            info["ip"] = host
 
     # ---------------------------------------------------------------- controls
-
-    def credentials(self) -> tuple[str, str]:
-        if self.accepts == "user":
-            return (self.username, self.password)
-        return DEFAULT_ACCOUNTS[self.accepts]
 
     def expire_session(self, code: int = SESSION_TIMEOUT) -> None:
         """Drop every session; later securePassthrough calls answer ``code`` (9999 / -40401)."""

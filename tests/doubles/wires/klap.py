@@ -44,13 +44,6 @@ from .crypto import (KlapCipher, KlapSignatureError, klap_auth_hash, klap_client
 
 FAULTS = (None, "short_handshake1", "reject_handshake2", "forbidden", "tampered_reply")
 
-DEFAULT_ACCOUNTS = {
-    "kasa": ("kasa@tp-link.net", "kasaSetup"),
-    "test": ("test@tp-link.net", "test"),
-    "blank": ("", ""),
-}
-
-
 class KlapSession:
     def __init__(self, sid: str, local_seed: bytes, remote_seed: bytes, auth: bytes,
                  timeout: int):
@@ -76,22 +69,17 @@ class KlapServer(HttpEmulator):
                  password: str = "password", accepts: str = "user",
                  session_timeout: int = 86400, cookie_style: str = "single",
                  fault: str | None = None):
-        super().__init__(host, port)
+        super().__init__(host, port, device=device, username=username, password=password, accepts=accepts,
+                         session_timeout=session_timeout)
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
         self.fault = fault
         # Firmware that advertises TPAP answers KLAP only while the Tapo app's "Third-Party
         # Compatibility" is on; off, handshake1 gets 403 (go-tapo-exporter#5, a P304M on 1.4.0).
         self.third_party_compatibility = True
-        self.device = device
         self.version = version if version is not None else (2 if _is_smart(device) else 1)
         if self.version not in (1, 2):
             raise ValueError("KLAP version is 1 or 2")
-        self.username = username
-        self.password = password
-        self.accepts = accepts
-        self.reject_all_auth = False
-        self.session_timeout = session_timeout
         if cookie_style not in ("single", "separate"):
             raise ValueError("cookie_style is 'single' or 'separate'")
         self.cookie_style = cookie_style
@@ -102,20 +90,8 @@ class KlapServer(HttpEmulator):
         self.handshake2_count = 0
         self.request_count = 0  # /app/request calls, answered or not
         self.rejected_count = 0  # non-200 answers of any kind
-        info = getattr(device, "info", None)
-        if isinstance(info, dict) and "ip" in info:
-            info["ip"] = host
 
     # ---------------------------------------------------------------- controls
-
-    def credentials(self) -> tuple[str, str]:
-        """The (username, password) the device accepts right now."""
-        if self.accepts == "user":
-            return (self.username, self.password)
-        try:
-            return DEFAULT_ACCOUNTS[self.accepts]
-        except KeyError:
-            raise ValueError(f"unknown account {self.accepts!r}") from None
 
     def expire_sessions(self) -> None:
         """Forget every session: the next request gets HTTP 403."""
