@@ -25,9 +25,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("tpcloud.routes",),
     ("tpcloud.addresses", "tpcloud.cloud.account", "tpcloud.lan.links"),
     ("tpcloud.cloud", "tpcloud.lan", "tpcloud.secrets", "tpcloud.filestore", "tpcloud.keyringstore",
-     "tpcloud.storechoice", "tpcloud.cache"),
+     "tpcloud.secretservice", "tpcloud.storechoice", "tpcloud.cache"),
     ("tpcloud.dialects", "tpcloud.capabilities"),
-    ("tpcloud.devices", "tpcloud.config", "tpcloud.errors", "tpcloud.redact", "tpcloud.fsutil", "tpcloud.httpio",
+    ("tpcloud.devices", "tpcloud.config", "tpcloud.errors", "tpcloud.redact", "tpcloud.fsutil",
      "tpcloud"),
 ]
 

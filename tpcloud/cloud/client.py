@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from tpcloud import errors
-from tpcloud.httpio import innermost, read_bounded
+from tpcloud.cloud.http import innermost, read_bounded
 from tpcloud.redact import redact_json, redact_url
 
 if TYPE_CHECKING:
