@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 from typing import Callable
@@ -357,35 +354,17 @@ def test_any_other_connect_failure_is_unreachable(monkeypatch, failure, reason):
 
 # --- a KLAP or AES command, as a process ---------------------------------------------------------
 
-# Runs tpcloud as `python -m tpcloud` does, counting SSL contexts made, then lists what it loaded.
-TRACED = """\
-import json, runpy, ssl, sys
-contexts = []
-make = ssl.SSLContext.__new__
-ssl.SSLContext.__new__ = lambda cls, *args, **kwargs: contexts.append(cls) or make(cls, *args, **kwargs)
-sys.argv = ["tpcloud", *sys.argv[1:]]
-try:
-    runpy.run_module("tpcloud", run_name="__main__")
-except SystemExit as exc:
-    code = exc.code
-print(json.dumps({"modules": sorted(sys.modules), "ssl_contexts": len(contexts)}), file=sys.stderr)
-sys.exit(code)
-"""
-
-
 @pytest.mark.parametrize("name", ["Living Room", "Bedroom"], ids=["klap", "aes"])
 def test_a_klap_or_aes_switch_loads_no_httpx_no_ca_bundle_and_makes_no_ssl_context(user, home, name):
     assert user("list").code == 0 and user("discover", "--timeout", "1").code == 0
     server = home.servers[name]
     for session in ("handshake", "saved session"):
         before = (server.http_count, server.connection_count)
-        proc = subprocess.run([sys.executable, "-c", TRACED, "switch", name, "on"], env=user.env, cwd=user.home,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        traced = json.loads(proc.stderr.splitlines()[-1])
-        loaded = {m.split(".")[0] for m in traced["modules"]}
+        result, record = user.recorded("switch", name, "on")  # modules loaded, TLS contexts made
+        assert result.code == 0, result.stderr
+        loaded = {m.split(".")[0] for m in record.modules}
         assert loaded.isdisjoint({"httpx", "httpcore", "certifi", "h11", "anyio"}), session
-        assert traced["ssl_contexts"] == 0, session
+        assert record.tls_contexts == 0, session
         requests = 3 if session == "handshake" else 1
         assert (server.http_count - before[0], server.connection_count - before[1]) == (requests, 1), session
     assert home.devices[name].is_on()
