@@ -303,15 +303,14 @@ class DeviceService:
             on = not any(dialect.is_on(info, outlet) for outlet in device.outlets)
         else:
             on = action == "on"
-        done: dict[Outlet, "Route | errors.TpcloudError"] = {}
-        await self._power_outlets(device, dict.fromkeys(device.outlets, on), done)
-        for outlet, result in done.items():
-            if isinstance(result, errors.TpcloudError):
-                failed = copy.copy(result)
-                own = f"{Target(device, outlet).full_name}: "
-                failed.message = f"{target.full_name}: outlet {outlet.alias}: {failed.message.removeprefix(own)}"
+        outcomes = await self._switch_outlets([Target(device, o) for o in device.outlets], "on" if on else "off")
+        for outcome in outcomes:
+            if outcome.error is not None:
+                failed, own = outcome.error, f"{outcome.target.full_name}: "
+                alias = outcome.target.outlet.alias  # type: ignore[union-attr]
+                failed.message = f"{target.full_name}: outlet {alias}: {failed.message.removeprefix(own)}"
                 raise failed
-        return SwitchResult(target, on, next(iter(done.values())))  # type: ignore[arg-type]
+        return SwitchResult(target, on, outcomes[0].result.route)
 
     async def _power(self, target: Target, on: bool) -> "Route":
         """Switch TARGET on or off with a request of its own; the route it took."""
