@@ -9,14 +9,10 @@ So the answer is kept, with no secret in it: ``{"store": "file"}``, or ``{"store
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from tpcloud.fsutil import atomic_write
-
-# A dotted Python name, as keyring names its backend classes.
-_CLASS_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 
 
 @dataclass(frozen=True)
@@ -48,10 +44,17 @@ def recall(path: Path) -> Choice | None:
         return FILE
     if (
         isinstance(doc, dict) and doc.keys() == {"store", "backend"} and doc["store"] == "keyring"
-        and isinstance(doc["backend"], str) and _CLASS_NAME.fullmatch(doc["backend"])
+        and isinstance(doc["backend"], str) and _is_class_name(doc["backend"])
     ):
         return Choice("keyring", doc["backend"])
     raise ValueError('neither {"store": "file"} nor {"store": "keyring", "backend": "module.Class"}')
+
+
+def _is_class_name(name: str) -> bool:
+    """A dotted Python name (``module.Class``), as keyring names its backend classes. (No regular
+    expression: this module is loaded by every command, and compiling one costs more than this.)"""
+    parts = name.split(".")
+    return len(parts) > 1 and all(part.isidentifier() for part in parts)
 
 
 def remember(path: Path, choice: Choice) -> None:
