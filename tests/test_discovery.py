@@ -113,6 +113,8 @@ EXPECTED_WIRE = {  # from each fixture's discovery_result: (wire, version)
     "L530E(EU)_3.0_1.1.6": ("klap", 2),
     "P100(US)_1.0.0_1.4.0": ("klap", 2),
     "P110(EU)_1.0_1.2.3": ("aes", 2),
+    "P110(UK)_1.0_1.3.0": ("klap", 2),
+    "EP40M(US)_1.0_1.1.0": ("klap", 2),
     "P115(EU)_1.0_1.2.3": ("aes", 2),
     "P300(EU)_1.0_1.0.15": ("klap", 2),
     "P304M(UK)_1.0_1.0.3": ("klap", 2),  # KLAP, lv 2

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tpcloud.addresses", "tpcloud.cloud.account", "tpcloud.lan.links"),
     ("tpcloud.cloud", "tpcloud.lan", "tpcloud.secrets", "tpcloud.filestore", "tpcloud.keyringstore",
      "tpcloud.secretservice", "tpcloud.storechoice", "tpcloud.cache"),
-    ("tpcloud.dialects", "tpcloud.capabilities"),
+    ("tpcloud.dialects", "tpcloud.capabilities", "tpcloud.schedulefile"),
     ("tpcloud.devices", "tpcloud.config", "tpcloud.errors", "tpcloud.redact", "tpcloud.fsutil",
      "tpcloud"),
 ]

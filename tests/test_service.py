@@ -41,7 +41,16 @@ P300_OUTLETS = {1: "Kettle", 2: "Toaster", 3: "Radio"}  # by position
 CLOUD = Route("cloud")
 KLAP = Route("local", "klap", "192.0.2.20:80")
 SYSINFO = {"system": {"get_sysinfo": {}}}
-READS = ({"system": {"get_sysinfo": {}}}, {"method": "get_device_info"}, {"method": "get_child_device_list"})
+
+
+def reads_only(request: dict) -> bool:
+    """Whether REQUEST (of either dialect, to a device or one outlet) only asks (get_* methods)."""
+    if request.get("method") == "control_child":
+        return reads_only(request["params"]["requestData"])
+    if "method" in request:
+        return request["method"].startswith("get_")
+    methods = [m for module, body in request.items() if module != "context" for m in body]
+    return all(m.startswith("get_") for m in methods)
 
 
 def b64(text: str) -> str:
@@ -228,8 +237,8 @@ class FakeRouter:
         return [request for sent_to, request in self.requests if sent_to == device_id]
 
     def changes(self) -> list[tuple[str, dict]]:
-        """Every request that was not a state read."""
-        return [(d, r) for d, r in self.requests if r not in READS]
+        """Every request that was not a read (of state, or of a pending countdown)."""
+        return [(d, r) for d, r in self.requests if not reads_only(r)]
 
 
 def make(tmp_path, source: FakeSource | None = None, router: FakeRouter | None = None, *, groups=None,
@@ -806,7 +815,8 @@ def test_state_many_reads_each_target_and_summarises_it(tmp_path):
         {"name": "Toaster", "on": True, "model": "P300", "on_time": 441972},
         {"name": "Hall Bulb", "on": False, "model": "KL130(US)"},
     ]
-    assert router.of(TAPO) == [{"method": "get_device_info"}]  # a plug: no children to list
+    # a plug: no children to list; then its pending countdown, which state shows
+    assert router.of(TAPO) == [{"method": "get_device_info"}, {"method": "get_countdown_rules", "params": {"start_index": 0}}]
     assert router.changes() == []
 
 
@@ -822,7 +832,7 @@ def test_state_result_to_dict_is_identity_reply_and_route(tmp_path):
     service = make(tmp_path)
     [outcome] = run(service.state_many(run(targets_of(service, "Tapo Plug"))))
     shape = outcome.to_dict()
-    assert list(shape) == ["name", "device_id", "outlet_id", "reply", "route", "wire", "address", "error"]
+    assert list(shape) == ["name", "device_id", "outlet_id", "reply", "timer", "route", "wire", "address", "error"]
     assert (shape["name"], shape["device_id"], shape["outlet_id"]) == ("Tapo Plug", TAPO, None)
     assert shape["reply"]["device_on"] is False
     assert (shape["route"], shape["wire"], shape["address"], shape["error"]) == ("local", "klap", "192.0.2.20:80", None)

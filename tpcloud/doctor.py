@@ -3,7 +3,8 @@
 One check per line. A problem carries the exit code of the error behind it, and the command
 exits with the first one, so a script can tell "log in again" from "no network". Only what a
 check needs is asked: the secret store is read, never printed; the cloud gets one device list
-request; each device with a cached LAN address gets one state read there, all at once.
+request; each device with a cached LAN address gets one state read and one clock read there, all
+at once (a clock more than a minute off is a warning: schedules fire by it).
 """
 
 from __future__ import annotations
@@ -68,9 +69,10 @@ async def diagnose(factory: "Factory") -> list[Check]:
             "LAN", "skipped", "no LAN address is known yet", fix="run `tpcloud discover` to find devices on the LAN"
         )]
     lan_factory = _lan_factory(factory)
-    return checks + list(await asyncio.gather(
+    cloud_check, *on_lan = await asyncio.gather(
         cloud, *(_on_lan(lan_factory, d, lan[d.device_id]) for d in devices if d.device_id in lan)
-    ))
+    )
+    return checks + [cloud_check] + [check for device_checks in on_lan for check in device_checks]
 
 
 def _checked(name: str, check: Callable[[], Check]) -> Check:
@@ -161,17 +163,30 @@ def _lan_factory(factory: "Factory") -> "Factory":
     )
 
 
-async def _on_lan(factory: "Factory", device: "Device", found: "Found") -> Check:
-    """Read DEVICE's state at its cached address only, as `state --via local --host` would."""
+async def _on_lan(factory: "Factory", device: "Device", found: "Found") -> list[Check]:
+    """Read DEVICE's state at its cached address only, as `state --via local --host` would; then its
+    clock, with a warning when it is off by more than a minute (schedules fire by it)."""
+    from tpcloud.capabilities import clock
+
     name = f"LAN {device.alias}"
     try:
         async with factory.open_service(via="local", at=found) as service:
-            (outcome,) = await service.state_many([await service.resolve(device.device_id)])
-        if outcome.error is not None:
-            raise outcome.error
+            target = await service.resolve(device.device_id)
+            (outcome,) = await service.state_many([target])
+            if outcome.error is not None:
+                raise outcome.error
+            (timed,) = await service.run_many([target], clock.exchange(factory.clock))
         route = outcome.result.route
     except errors.TpcloudError as exc:
         exc.message = exc.message.removeprefix(f"{device.alias}: ")  # the check's name says which device
-        return _problem(name, exc, fix="check that it is powered and on this network; "
-                        "`tpcloud discover` finds it again if its address changed")
-    return Check(name, "ok", f"answers at {route.address} ({route.wire})")
+        return [_problem(name, exc, fix="check that it is powered and on this network; "
+                         "`tpcloud discover` finds it again if its address changed")]
+    checks = [Check(name, "ok", f"answers at {route.address} ({route.wire})")]
+    if timed.error is None and timed.result.result.off:
+        drift = timed.result.result.drift
+        checks.append(Check(
+            f"clock {device.alias}", "warning",
+            f"{duration(round(abs(drift)))} {'ahead of' if drift > 0 else 'behind'} this machine: schedules fire off time",
+            fix=f'run `tpcloud time "{device.alias}" --sync`',
+        ))
+    return checks

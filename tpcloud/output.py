@@ -105,6 +105,21 @@ def onoff(on: bool) -> str:
     return "on" if on else "off"
 
 
+def countdown_text(timer: Any) -> str:
+    """A pending countdown (``Countdown``): `off in 44m 12s` (or `off after 45m 0s` where the device
+    does not say how long is left)."""
+    action = onoff(timer.on)
+    if timer.remaining is None:
+        return f"{action} after {duration(timer.delay)} (time left not reported)"
+    return f"{action} in {duration(timer.remaining)}"
+
+
+def switched_text(result: Any, *, verbose: bool = False) -> str:
+    """`Heater: on`, `Heater: on (off in 45m 0s)`, with the route under -v."""
+    timer = f" ({countdown_text(result.timer)})" if result.timer is not None else ""
+    return f"{result.target.full_name}: {onoff(result.on)}{timer}" + (f" (via {result.route})" if verbose else "")
+
+
 def state_text(facts: dict[str, Any]) -> str:
     """The readable summary `tpcloud state` prints."""
     lines = [f"{facts['name']}: {onoff(facts['on'])}", f"  model: {facts['model']}"]
@@ -112,6 +127,8 @@ def state_text(facts: dict[str, Any]) -> str:
         lines.append(f"  on for: {duration(facts['on_time'])}")
     if facts.get("brightness") is not None:
         lines.append(f"  brightness: {facts['brightness']}%")
+    if facts.get("timer") is not None:
+        lines.append(f"  timer: {countdown_text(facts['timer'])}")
     for outlet in facts.get("outlets", []):
         lines.append(f"  outlet {outlet['name']}: {onoff(outlet['on'])}")
     return "\n".join(lines)
@@ -165,3 +182,49 @@ def light_text(name: str, state: Any) -> str:
     elif state.hue is not None:
         parts.append(f"hue {state.hue}, saturation {state.saturation}%")
     return ", ".join(parts)
+
+
+# -- timers, schedules, clocks (tpcloud.capabilities.timer, .schedule, .clock) -----------------
+
+
+def timer_text(name: str, state: Any) -> str:
+    """`Heater: off in 44m 12s`, `Heater: no timer`, `Heater: timer cleared`."""
+    if state.cleared:
+        return f"{name}: timer cleared"
+    return f"{name}: " + (countdown_text(state.pending) if state.pending is not None else "no timer")
+
+
+def _rule_id(rule_id: str | None) -> str:
+    """A rule's id as the text shows it: IOT ids are 32 digits, and their first 8 are enough to
+    name them (`schedule NAME rm` takes any unique start)."""
+    return (rule_id or "?")[:8]
+
+
+def schedule_text(name: str, change: Any) -> str:
+    """What a schedule command did, then (for `list`) each rule: `  S1  on at sunset-15m daily`."""
+    verb = ("would add", "would remove") if change.dry_run else ("added", "removed")
+    lines = [f"{name}: {verb[0]} {rule}" for rule in change.added]
+    lines += [f"{name}: {verb[1]} " + (str(r.rule) if r.rule is not None else f"rule {_rule_id(r.id)}") for r in change.removed]
+    lines += [f"{name}: {'enabled' if rule.enabled else 'disabled'} {_rule_id(rule.id)} {rule}" for rule in change.switched]
+    if lines:
+        return "\n".join(lines)
+    count = len(change.rules)
+    lines = [f"{name}: {count} rule{'s' if count != 1 else ''}" + ("" if change.active or not count else
+             " (switched off on the device as a whole: adding or enabling a rule switches them on)")]
+    lines += [f"  {_rule_id(r.id):<8}  " + (str(r.rule) if r.rule is not None else "(a kind of rule tpcloud does not read)")
+              for r in change.rules]
+    return "\n".join(lines)
+
+
+def clock_text(name: str, clock: Any) -> str:
+    """`Porch Light: 2026-11-29 23:51:25 Europe/Berlin, 5m 3s ahead of this machine`."""
+    when = clock.time.strftime("%Y-%m-%d %H:%M:%S")
+    zone = f" {clock.zone}" if clock.zone else ""
+    offset = clock.time.strftime(" (UTC%z)") if clock.time.utcoffset() is not None else ""
+    if clock.drift is None:
+        step = "its time zone is unknown here, so how far it is off cannot be told"
+    elif abs(clock.drift) < 2:
+        step = "in step with this machine"
+    else:
+        step = f"{duration(round(abs(clock.drift)))} {'ahead of' if clock.drift > 0 else 'behind'} this machine"
+    return f"{name}: {'set to ' if clock.synced else ''}{when}{zone}{offset}, {step}"

@@ -19,6 +19,7 @@ from tpcloud.devices import Device, Outlet, Target, resolve
 if TYPE_CHECKING:
     from tpcloud.addresses import AddressBook
     from tpcloud.capabilities import Exchange
+    from tpcloud.capabilities.timer import Countdown
     from tpcloud.cache import DeviceCache
     from tpcloud.lan.discovery import Found
     from tpcloud.routes import Reply, Route
@@ -49,12 +50,17 @@ class Routing(Protocol):
 
 @dataclass(frozen=True)
 class SwitchResult:
+    """A target switched ON (or off), the route that did it, and the countdown it was given (``--for``)."""
+
     target: Target
     on: bool
     route: "Route"
+    timer: "Countdown | None" = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.target.identity(), "on": self.on, "state": "on" if self.on else "off", **self.route.to_dict()}
+        timer = {"timer": self.timer.to_dict()} if self.timer is not None else {}
+        return {**self.target.identity(), "on": self.on, "state": "on" if self.on else "off", **timer,
+                **self.route.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -64,14 +70,18 @@ class StateResult:
     target: Target
     info: dict[str, Any]
     route: "Route"
+    timer: "Countdown | None" = None
 
     def summary(self) -> dict[str, Any]:
-        """The facts `tpcloud state` shows (power, model, on time, outlets), whatever the dialect."""
+        """The facts `tpcloud state` shows (power, model, on time, outlets, a pending countdown),
+        whatever the dialect."""
         device = self.target.device
-        return dialects.for_device(device).summary(device, self.info, self.target.outlet)
+        facts = dialects.for_device(device).summary(device, self.info, self.target.outlet)
+        return {**facts, "timer": self.timer} if self.timer is not None else facts
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.target.identity(), "reply": self.info, **self.route.to_dict()}
+        timer = None if self.timer is None else self.timer.to_dict()
+        return {**self.target.identity(), "reply": self.info, "timer": timer, **self.route.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -216,13 +226,17 @@ class DeviceService:
 
     # -- commands ----------------------------------------------------------------------------
 
-    async def switch_many(self, targets: Sequence[Target], action: str) -> list[Outcome]:
+    async def switch_many(self, targets: Sequence[Target], action: str, hold: int | None = None) -> list[Outcome]:
         """Turn each target on, off, or to the opposite of its state, all at once; in order.
 
         Several outlets of one strip go together (``_switch_outlets``), each still its own outcome.
+        With HOLD (seconds), each target is switched alone and its own countdown switches it back
+        (``_switch_for``); a strip's timers are per outlet, so ``outlets_apart`` comes first.
         """
 
         async def switch(group: list[Target]) -> list[Outcome]:
+            if hold is not None:
+                return [await _outcome(t, lambda target: self._switch_for(target, action, hold)) for t in group]
             if len(group) > 1:
                 return await self._switch_outlets(group, action)
             return [await _outcome(group[0], lambda target: self._switch(target, action))]
@@ -231,15 +245,43 @@ class DeviceService:
         return [done[target] for target in targets]
 
     async def state_many(self, targets: Sequence[Target]) -> list[Outcome]:
-        """Each target's state, all read at once; in order."""
+        """Each target's state and pending countdown (a strip's whole has none), all read at once; in order."""
+        from tpcloud.capabilities import timer
 
         async def read(target: Target) -> StateResult:
-            return StateResult(target, *await self._read(target))
+            info, route = await self._read(target)
+            if target.outlet is None and target.device.outlets:
+                return StateResult(target, info, route)
+            countdown, route = await self._run(target, timer.pending)
+            return StateResult(target, info, route, countdown)
 
+        return await self._each_alone(targets, read)
+
+    async def run_many(self, targets: Sequence[Target], exchange: "Exchange[Any]") -> list[Outcome]:
+        """A capability's exchange with each target, all at once; each outcome a ``Done``; in order."""
+        return await self.run_each({target: exchange for target in targets})
+
+    async def run_each(self, exchanges: dict[Target, "Exchange[Any]"]) -> list[Outcome]:
+        """Each target's own exchange (`schedule apply`: its rules), all at once; in order."""
+
+        async def done(target: Target) -> Done:
+            return Done(target, *await self._run(target, exchanges[target]))
+
+        return await self._each_alone(list(exchanges), done)
+
+    async def _each_alone(self, targets: Sequence[Target], work: Callable[[Target], Awaitable[Any]]) -> list[Outcome]:
         async def alone(group: list[Target]) -> list[Outcome]:
-            return [await _outcome(group[0], read)]
+            return [await _outcome(group[0], work)]
 
         return await self._each([[t] for t in targets], alone)
+
+    @staticmethod
+    def outlets_apart(selection: Selection) -> Selection:
+        """SELECTION with each strip named whole replaced by its outlets (for what strips keep per
+        outlet, such as timers)."""
+        targets = [t for target in selection.targets
+                   for t in (_outlets_or_device(target.device) if target.outlet is None else [target])]
+        return Selection(list(dict.fromkeys(targets)), selection.single and len(targets) == 1)
 
     async def send(self, name: str, request: dict[str, Any]) -> tuple[Target, dict[str, Any], "Route"]:
         """Send a raw request of the device's dialect and return the raw reply (outlets get their context)."""
@@ -289,6 +331,28 @@ class DeviceService:
         else:
             on = action == "on"
         return SwitchResult(target, on, await self._power(target, on))
+
+    async def _switch_for(self, target: Target, action: str, seconds: int) -> SwitchResult:
+        """Switch TARGET and have the device switch it back in SECONDS: its own countdown is set
+        first (so a device that refuses it is left as it was), then the power. Should the switch
+        fail, the countdown just set is cleared again where the device still answers."""
+        from tpcloud.capabilities import timer
+
+        if action == "toggle":
+            info, _ = await self._read(target)
+            on = not dialects.for_device(target.device).is_on(info, target.outlet)
+        else:
+            on = action == "on"
+        countdown, _ = await self._run(target, timer.arm(seconds, not on))
+        try:
+            route = await self._power(target, on)
+        except errors.TpcloudError:
+            try:
+                await self._run(target, timer.exchange(clear=True))
+            except errors.TpcloudError as failure:
+                self._log(f"{target.full_name}: the countdown set before the failed switch stays: {failure}")
+            raise
+        return SwitchResult(target, on, route, countdown)
 
     async def _switch_strip(self, target: Target, action: str) -> SwitchResult:
         """A strip named whole: every outlet it has, in as few requests as it takes. The strip's own

@@ -44,3 +44,18 @@ def lacking(what: str, *, also: frozenset[int] = frozenset()) -> Iterator[None]:
         if not absent(exc, also):
             raise
         raise DeviceError(f"the device has no {what}", code=exc.code) from None
+
+
+def addressed(target: "Target", send: Send) -> Send:
+    """SEND, each request addressed to TARGET's outlet when it is one (IOT ``context``, SMART
+    ``control_child``), for capabilities that work per outlet alike."""
+    if target.outlet is None:
+        return send
+    from tpcloud import dialects
+
+    dialect = dialects.for_device(target.device)
+
+    async def to_outlet(request: dict[str, Any]) -> dict[str, Any]:
+        return await send(dialect.for_outlet(request, target.outlet))
+
+    return to_outlet

@@ -12,7 +12,7 @@ from __future__ import annotations
 import typer
 
 from tpcloud import errors
-from tpcloud.cli import account, capabilities, devices, doctor
+from tpcloud.cli import account, capabilities, devices, doctor, timekeeping
 from tpcloud.cli.common import root
 from tpcloud.completion import use_quoting_bash
 
@@ -38,6 +38,9 @@ app.command()(doctor.doctor)
 app.command()(capabilities.led)
 app.command()(capabilities.light)
 app.command()(capabilities.energy)
+app.command()(timekeeping.timer)
+app.command()(timekeeping.schedule)
+app.command()(timekeeping.time)
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ from tpcloud.cli.common import (
     HOST_OPTION, NAME_ARGUMENT, NAMES_HELP, VIA_OPTION, Via, each_result, note_route, run, show, usage_failure,
 )
 from tpcloud.completion import ACTIONS, names_and_groups, switch_words
-from tpcloud.output import device_rows, device_table, onoff, state_text, to_json
+from tpcloud.output import device_rows, device_table, state_text, switched_text, to_json
+from tpcloud.timespec import parse_duration
 
 
 def list_devices(
@@ -40,6 +41,10 @@ def switch(
         autocompletion=switch_words, show_default=False,
     ),
     every: bool = typer.Option(False, "--all", help="Every plug, switch and bulb of the account, each strip outlet on its own."),
+    hold: Optional[str] = typer.Option(
+        None, "--for", metavar="DURATION",
+        help="Switch back after DURATION (30s, 45m, 1h30m), by the device's own countdown timer.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts (a list when several devices are named)."),
     via: Via = VIA_OPTION,
     host: Optional[str] = HOST_OPTION,
@@ -47,7 +52,8 @@ def switch(
     """Switch devices, strip outlets or groups on or off, or toggle each, all at once.
 
     One line per device, in the order given; each failure is a line on stderr, and the exit code
-    is the first failure's.
+    is the first failure's. With --for, the device switches itself back when the time is up,
+    whether or not this machine is still running (a strip's outlets each get their own timer).
     """
     *names, action = words or [""]
     if action not in ACTIONS:
@@ -55,15 +61,20 @@ def switch(
         raise usage_failure(ctx, errors.UsageError(problem))
     if not names and not every:
         raise usage_failure(ctx, errors.UsageError("name a device or group to switch, or pass --all"))
+    try:
+        seconds = parse_duration(hold) if hold is not None else None
+    except errors.TpcloudError as exc:
+        raise usage_failure(ctx, exc) from None
 
     async def work(service: Any) -> Any:
         selection = await service.select(names, every=every)
-        return selection, await service.switch_many(selection.targets, action)
+        if seconds is not None:
+            selection = service.outlets_apart(selection)
+        return selection, await service.switch_many(selection.targets, action, seconds)
 
     selection, outcomes = run(ctx, work, via=via.value, host=host)
-    verbose = ctx.obj.verbose
     each_result(ctx, selection, outcomes, as_json, one_json=lambda r: r.to_dict(),
-                 text=lambda r: f"{r.target.full_name}: {onoff(r.on)}" + (f" (via {r.route})" if verbose else ""))
+                 text=lambda r: switched_text(r, verbose=ctx.obj.verbose))
 
 
 def state(
