@@ -216,6 +216,14 @@ def schedule_text(name: str, change: Any) -> str:
     return "\n".join(lines)
 
 
+def applied_text(name: str, change: Any) -> str:
+    """What `schedule apply` did to one device (or would do), or that it was up to date."""
+    if change.changed:
+        return schedule_text(name, change)
+    count = len(change.rules)
+    return f"{name}: up to date ({count} rule{'s' if count != 1 else ''})"
+
+
 def clock_text(name: str, clock: Any) -> str:
     """`Porch Light: 2026-11-29 23:51:25 Europe/Berlin, 5m 3s ahead of this machine`."""
     when = clock.time.strftime("%Y-%m-%d %H:%M:%S")

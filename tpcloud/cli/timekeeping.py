@@ -67,7 +67,7 @@ def schedule(
     machine is running. `schedule apply FILE` leaves rules that already match alone, so running
     it again changes nothing.
     """
-    from tpcloud.output import schedule_text
+    from tpcloud.output import applied_text, schedule_text
 
     try:
         if words[0].casefold() == "apply":
@@ -85,8 +85,9 @@ def schedule(
         return await _apply(service, exchange_for, names)
 
     selection, outcomes = run(ctx, work, via=via.value, host=host)
+    text = schedule_text if exchange_for is None else applied_text
     each_result(ctx, selection, outcomes, as_json, one_json=lambda done: done.to_dict(),
-                text=lambda done: schedule_text(done.target.full_name, done.result))
+                text=lambda done: text(done.target.full_name, done.result))
 
 
 def _schedule_exchange(words: list[str], at: Optional[str], sunrise: bool, sunset: bool, offset: Optional[str],
