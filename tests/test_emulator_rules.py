@@ -29,6 +29,8 @@ BULB_TIME = "smartlife.iot.common.timesetting"
 IOT_RULE = {"stime_opt": 0, "wday": [1, 0, 0, 1, 1, 0, 0], "smin": 1014, "enable": 1, "repeat": 1,
             "etime_opt": -1, "name": "lights on", "eact": -1, "month": 0, "sact": 1, "year": 0,
             "longitude": 0, "day": 0, "force": 0, "latitude": 0, "emin": 0}
+P110_UK = "rules/P110(UK)_1.0_1.3.0"  # tests/fixtures/smart/rules/ (see the README there)
+EP40M = "rules/EP40M(US)_1.0_1.1.0"
 SMART_RULE = {"day": 20, "desired_states": {"on": True}, "e_action": "none", "e_min": 0,
               "e_type": "normal", "enable": True, "mode": "repeat", "month": 1, "s_min": 710,
               "s_type": "normal", "time_offset": 0, "week_day": 127, "year": 2024}
@@ -394,8 +396,8 @@ def test_iot_set_clock_helper():
 # ====================================================================== SMART: schedules
 
 def test_smart_p110uk_rules_read_back_as_recorded():
-    dev = SmartDevice.from_fixture("P110(UK)_1.0_1.3.0")
-    recorded = fixture("smart/P110(UK)_1.0_1.3.0.json")
+    dev = SmartDevice.from_fixture(P110_UK)
+    recorded = fixture("smart/rules/P110(UK)_1.0_1.3.0.json")
     assert smart(dev, "get_countdown_rules", {"start_index": 0}) == {"error_code": 0, "result": recorded["get_countdown_rules"]}
     assert smart(dev, "get_schedule_rules", {"start_index": 0}) == {"error_code": 0, "result": recorded["get_schedule_rules"]}
     assert dev.rules("countdown") == recorded["get_countdown_rules"]["rule_list"]
@@ -403,8 +405,8 @@ def test_smart_p110uk_rules_read_back_as_recorded():
 
 
 def test_smart_ep40m_sunset_rule_reads_back_as_recorded():
-    dev = SmartDevice.from_fixture("EP40M(US)_1.0_1.1.0")
-    recorded = fixture("smart/EP40M(US)_1.0_1.1.0.json")["child_devices"]
+    dev = SmartDevice.from_fixture(EP40M)
+    recorded = fixture("smart/rules/EP40M(US)_1.0_1.1.0.json")["child_devices"]
     answers = [smart(dev, "get_schedule_rules", {"start_index": 0}, child=c)["result"] for c in dev.child_ids()]
     assert sorted(answers, key=lambda a: a["sum"]) == sorted(
         (c["get_schedule_rules"] for c in recorded.values()), key=lambda a: a["sum"])
@@ -458,7 +460,7 @@ def test_smart_schedule_pages_and_limit():
     {"mode": "weekly"}, {"enable": 1}, {"time_offset": "x"}, {"e_type": "dusk"}, {"month": 13},
 ])
 def test_smart_schedule_validation_changes_nothing(bad):
-    dev = SmartDevice.from_fixture("P110(UK)_1.0_1.3.0")
+    dev = SmartDevice.from_fixture(P110_UK)
     before = dev.rules("schedule")
     assert smart(dev, "add_schedule_rule", {**SMART_RULE, **bad}) == {"error_code": -1008}
     assert smart(dev, "edit_schedule_rule", {**before[0], **bad}) == {"error_code": -1008}
@@ -473,7 +475,7 @@ def test_smart_schedule_rule_needs_its_fields(missing):
 
 
 def test_smart_schedule_unknown_ids():
-    dev = SmartDevice.from_fixture("P110(UK)_1.0_1.3.0")
+    dev = SmartDevice.from_fixture(P110_UK)
     before = dev.rules("schedule")
     assert smart(dev, "edit_schedule_rule", {**SMART_RULE, "id": "S9"}) == {"error_code": -1008}
     assert smart(dev, "remove_schedule_rules", {"rule_list": [{"id": "S1"}, {"id": "S9"}]}) == {"error_code": -1008}
@@ -550,7 +552,7 @@ def test_smart_countdown_add_edit_remove():
                                  {"desired_states": {"on": "yes"}}, {"desired_states": None}, {"enable": 1},
                                  {"desired_states": {"on": True, "brightness": 101}}])
 def test_smart_countdown_validation_changes_nothing(bad):
-    dev = SmartDevice.from_fixture("P110(UK)_1.0_1.3.0")
+    dev = SmartDevice.from_fixture(P110_UK)
     before = dev.rules("countdown")
     rule = {"delay": 60, "desired_states": {"on": True}, "enable": True}
     assert smart(dev, "add_countdown_rule", {**rule, **bad}) == {"error_code": -1008}
@@ -560,7 +562,7 @@ def test_smart_countdown_validation_changes_nothing(bad):
 
 
 def test_smart_countdown_fires_after_scaled_time_and_stays_listed():
-    dev = SmartDevice.from_fixture("P110(UK)_1.0_1.3.0")
+    dev = SmartDevice.from_fixture(P110_UK)
     dev.set_on(True)
     dev.time_scale = 10
     assert smart(dev, "add_countdown_rule", {"delay": 5, "desired_states": {"on": False}, "enable": True})["error_code"] == 0
