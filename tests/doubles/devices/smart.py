@@ -31,6 +31,63 @@ one per month), and echoes the request's timestamps and interval. Once days are 
 Fixtures are scrubbed, so by default each fake gets a 40-hex ``device_id`` derived from the fixture
 name and nickname, a MAC ending in that id's last six digits, strip children with ids
 ``<parent id>00``, ``01``... (ordered by ``position``) and nicknames "<parent nickname> <position>".
+
+Countdowns, schedules and the clock. A device or strip outlet has them only when its fixture
+records ``get_countdown_rules`` / ``get_schedule_rules`` / ``get_device_time`` (at the top level,
+or in the outlet's ``child_devices`` entry; strip parents record only the clock), else they
+answer -1002 like any unknown method; the fixture's answers seed the state.
+- Countdown: ``get_countdown_rules``, ``add_countdown_rule`` (answers ``{"id": "C1"}``),
+  ``edit_countdown_rule``, ``remove_countdown_rules``. An enabled rule FIRES when ``delay``
+  seconds of timer time have passed: the device or outlet takes ``desired_states`` (``on``, and
+  ``brightness`` if it has one) and the rule stays listed with ``enable`` false, ``remain`` 0, as
+  the P110(UK) fixture records a spent rule. Due timers are checked at the start of every
+  ``handle`` and in ``is_on`` / ``rules``.
+- Schedule: ``get_schedule_rules`` (pages of ``start_index``), ``add_schedule_rule`` (answers
+  ``{"id": "S<n>"}``), ``edit_schedule_rule``, ``remove_schedule_rules``. Rules are kept as sent
+  plus their ``id`` (for a sunrise/sunset rule the device would compute ``s_min``: the one sent
+  is kept); rules never run.
+- Clock: ``get_device_time`` (``timestamp`` live, ``time_diff`` and ``region`` seeded from the
+  fixture) and ``set_device_time``; one clock per device, the outlets have none of their own.
+
+Test API for them (all under the device's lock):
+- ``time_scale`` (property, default 1.0): timer seconds per real second, from a monotonic clock;
+  ``advance_timers(seconds)`` jumps timer time. Neither moves the clock.
+- ``clock_skew`` (seconds ahead of the host's clock), ``time_diff`` (minutes east of UTC),
+  ``region``; ``set_clock(when)`` (aware datetime, or unix seconds), ``device_now()`` (aware,
+  at ``time_diff``), ``wall_clock()`` (naive local time).
+- ``rules(kind="schedule", child_id=None)`` (``"schedule"`` or ``"countdown"``): the rule list
+  as the device lists it, every page.
+- ``remove_method(method, child_id=None)``: the method then answers -1002; without ``child_id``
+  on the device and every outlet. Naming ``get_countdown_rules``, ``get_schedule_rules`` or
+  ``get_device_time`` removes the whole group (add/edit/remove, ``set_device_time``).
+  ``component_nego`` is left as recorded (strip parents list ``countdown`` and ``schedule``
+  there without answering them, too).
+
+Choices not checked against a device, for countdowns, schedules and the clock:
+- Error codes: a second ``add_countdown_rule`` while an enabled rule is pending answers -1902
+  and a schedule rule over ``schedule_rule_max_count`` (the fixture's: 32, 20 or 16) -1802 (both
+  named in python-kasa's ``SmartErrorCode``: COUNTDOWN_CONFLICT_ERROR, SCHEDULE_FULL_ERROR; that
+  devices send them here is a guess); everything else invalid is -1008, nothing changed.
+- ``add_countdown_rule`` when no rule is pending replaces the listed (spent or disabled) rule;
+  the rule's id is always "C1" (``countdown_rule_max_count`` is 1 in every fixture).
+  ``remain`` is the seconds left, rounded up, for a pending rule, else 0. Adding or editing with
+  ``enable`` true (re)starts the timer from the full ``delay``; ``enable`` false stops it.
+- The top-level ``enable`` of both lists is true while any listed rule is enabled (every
+  fixture agrees with that).
+- Validation: countdown ``delay`` an int 1..86400, ``desired_states`` a dict with a bool ``on``
+  (``brightness`` 1..100 if sent), ``enable`` a bool, all three required. Schedule: required
+  ``s_min`` 0..1439, ``s_type`` normal|sunrise|sunset, ``week_day`` 0..127 (bit 0 = Sunday ...
+  bit 6 = Saturday, a guess), ``desired_states`` as above, ``enable`` a bool, ``mode``
+  repeat|once; if sent, ``time_offset`` -1439..1439, ``e_min`` 0..1439, ``e_type`` like
+  ``s_type``, ``e_action`` a string, ``day`` 0..31, ``month`` 0..12, ``year`` an int >= 0.
+  Other fields are kept as sent. Edits lay the fields sent over the stored rule and validate
+  the result; an unknown ``id`` is -1008.
+- New schedule ids are "S" + (1 + the highest number in use), so ids are reused after a removal
+  of the last rule. ``get_schedule_rules`` answers 10 rules per page from ``start_index``.
+- ``remove_schedule_rules`` / ``remove_countdown_rules`` take ``{"remove_all": true}`` or
+  ``{"rule_list": [{"id": ...}, ...]}`` (every id must exist).
+- ``set_device_time`` needs ``timestamp`` (an int >= 0) and ``time_diff`` (minutes, -720..840);
+  ``region`` a string if sent, else kept.
 """
 
 from __future__ import annotations
@@ -40,15 +97,21 @@ import copy
 import datetime
 import hashlib
 import json
+import math
 import threading
+import time
 from pathlib import Path
 from typing import Any
+
+from .iot import ScaledClock
 
 FIXTURE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "smart"
 
 UNKNOWN_METHOD = -1002
 JSON_DECODE_FAIL = -1003
 PARAMS_ERROR = -1008
+SCHEDULE_FULL_ERROR = -1802  # python-kasa's names; when a device sends them is a guess
+COUNTDOWN_CONFLICT_ERROR = -1902
 
 DAY, MONTH = 1440, 43200  # get_energy_data intervals, in minutes
 
@@ -56,6 +119,16 @@ DAY, MONTH = 1440, 43200  # get_energy_data intervals, in minutes
 _NOT_METHODS = {"discovery_result", "child_devices"}
 # get_child_device_list pages like real strips: 10 children per answer, from start_index.
 _CHILD_PAGE = 10
+_SCHEDULE_PAGE = 10  # get_schedule_rules: rules per answer (a guess)
+_MAX_COUNTDOWN_DELAY = 86400  # the Tapo app allows at most 24 h
+_GROUPS = {
+    "get_countdown_rules": ("get_countdown_rules", "add_countdown_rule", "edit_countdown_rule",
+                            "remove_countdown_rules"),
+    "get_schedule_rules": ("get_schedule_rules", "add_schedule_rule", "edit_schedule_rule",
+                           "remove_schedule_rules"),
+    "get_device_time": ("get_device_time", "set_device_time"),
+}
+_S_TYPES = ("normal", "sunrise", "sunset")
 
 
 def _b64(text: str) -> str:
@@ -137,6 +210,30 @@ class SmartDevice:
         self.energy_days: dict[str | None, dict[datetime.date, int]] = {}
         self.refusing: dict[str, int] = {}  # outlets that refuse set_device_info (see above)
 
+        # countdowns, schedules, clock (see the module docstring); keys: None = the device, else a child id
+        self.removed: dict[str | None, set[str]] = {}  # methods that answer -1002 (remove_method)
+        self._timer_clock = ScaledClock()
+        clock = fixture.get("get_device_time") or {}
+        self.clock_skew: float = 0.0  # seconds the device's clock is ahead of the host's
+        self.time_diff: int = clock.get("time_diff", 0)
+        self.region: str = clock.get("region", "UTC")
+        self._countdowns: dict[str | None, dict] = {}  # {"max", "rules": [stored], "due": {id: t}}
+        self._schedules: dict[str | None, dict] = {}  # {"max", "rules": [stored]}
+        for key in (None, *self.children):
+            recorded = self.responses if key is None else self.child_responses[key]
+            countdown = recorded.get("get_countdown_rules")
+            if isinstance(countdown, dict):
+                state = {"max": countdown.get("countdown_rule_max_count", 1), "rules": [], "due": {}}
+                for rule in countdown.get("rule_list", []):
+                    state["rules"].append({k: copy.deepcopy(v) for k, v in rule.items() if k != "remain"})
+                    if rule.get("enable") and rule.get("remain", 0) > 0:
+                        state["due"][rule["id"]] = self._timer_clock.now() + rule["remain"]
+                self._countdowns[key] = state
+            schedule = recorded.get("get_schedule_rules")
+            if isinstance(schedule, dict):
+                self._schedules[key] = {"max": schedule.get("schedule_rule_max_count", 32),
+                                        "rules": copy.deepcopy(schedule.get("rule_list", []))}
+
     # ---------------------------------------------------------------- construction
 
     @classmethod
@@ -186,6 +283,7 @@ class SmartDevice:
     def is_on(self, child_id: str | None = None) -> bool | None:
         """Relay / light state; None for a strip parent (it has no device_on)."""
         with self.lock:
+            self._fire_due_timers()
             target = self.info if child_id is None else self.children[child_id]
             value = target.get("device_on")
             return None if value is None else bool(value)
@@ -222,6 +320,7 @@ class SmartDevice:
             if not isinstance(request, dict) or not isinstance(request.get("method"), str):
                 return {"error_code": JSON_DECODE_FAIL}
             self.requests.append(copy.deepcopy(request))
+            self._fire_due_timers()
             return self._dispatch(None, request["method"], request.get("params") or {})
 
     def _dispatch(self, child_id: str | None, method: str, params: Any) -> dict:
@@ -229,6 +328,11 @@ class SmartDevice:
             return {"error_code": PARAMS_ERROR}
         if method == "multipleRequest":
             return self._multiple(child_id, params)
+        if method in self.removed.get(child_id, ()):
+            return {"error_code": UNKNOWN_METHOD}
+        rules = self._rules_method(child_id, method, params)
+        if rules is not None:
+            return rules
         usage = (self.responses if child_id is None else self.child_responses.get(child_id, {})).get("get_energy_usage")
         if usage is not None and method == "get_energy_usage":
             return {"error_code": 0, "result": self._energy_usage(child_id, usage)}
@@ -396,6 +500,235 @@ class SmartDevice:
         now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         return {"error_code": 0, "result": {"local_time": now, "data": data, "start_timestamp": start,
                                             "end_timestamp": end, "interval": interval}}
+
+    # ---------------------------------------------------------------- test hooks
+
+    def remove_method(self, method: str, child_id: str | None = None) -> None:
+        """Test set-up: METHOD answers -1002 from now on, on CHILD_ID, or (None) on the device
+        and every outlet; a ``get_`` method of a group removes the group (see above)."""
+        with self.lock:
+            for key in ([None, *self.children] if child_id is None else [child_id]):
+                self.removed.setdefault(key, set()).update(_GROUPS.get(method, (method,)))
+
+    @property
+    def time_scale(self) -> float:
+        """Timer seconds per real second (default 1.0); countdowns run on this clock."""
+        with self.lock:
+            return self._timer_clock.scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        with self.lock:
+            self._timer_clock.scale = value
+
+    def advance_timers(self, seconds: float) -> None:
+        """Test set-up: let SECONDS of timer time pass at once (due countdowns fire)."""
+        with self.lock:
+            self._timer_clock.advance(seconds)
+            self._fire_due_timers()
+
+    def rules(self, kind: str = "schedule", child_id: str | None = None) -> list[dict]:
+        """The ``"schedule"`` or ``"countdown"`` rules of the device or an outlet, as listed."""
+        with self.lock:
+            self._fire_due_timers()
+            if kind == "countdown" and child_id in self._countdowns:
+                return self._render_countdowns(child_id)
+            if kind == "schedule" and child_id in self._schedules:
+                return copy.deepcopy(self._schedules[child_id]["rules"])
+            raise ValueError(f"no {kind} rules on {child_id or self.model}")
+
+    # ---------------------------------------------------------------- the clock
+
+    def device_now(self) -> datetime.datetime:
+        """The device's clock now, aware, at its ``time_diff``."""
+        with self.lock:
+            zone = datetime.timezone(datetime.timedelta(minutes=self.time_diff))
+            return datetime.datetime.fromtimestamp(time.time() + self.clock_skew, zone)
+
+    def wall_clock(self) -> datetime.datetime:
+        """The device's local time (naive)."""
+        return self.device_now().replace(tzinfo=None)
+
+    def set_clock(self, when: datetime.datetime | float) -> None:
+        """Test set-up: set the device's clock to WHEN (an aware datetime, or unix seconds)."""
+        with self.lock:
+            if isinstance(when, datetime.datetime):
+                if when.tzinfo is None:
+                    raise ValueError("set_clock needs an aware datetime")
+                when = when.timestamp()
+            self.clock_skew = float(when) - time.time()
+
+    # ---------------------------------------------------------------- countdowns, schedules, clock
+
+    def _rules_method(self, key: str | None, method: str, params: dict) -> dict | None:
+        """Answer a countdown / schedule / clock method KEY has, else None (not one of those)."""
+        recorded = self.responses if key is None else self.child_responses.get(key, {})
+        if method in _GROUPS["get_device_time"] and "get_device_time" in recorded:
+            return self._get_device_time() if method == "get_device_time" else self._set_device_time(params)
+        if method in _GROUPS["get_countdown_rules"] and key in self._countdowns:
+            return getattr(self, "_" + method)(self._countdowns[key], key, params)
+        if method in _GROUPS["get_schedule_rules"] and key in self._schedules:
+            return getattr(self, "_" + method)(self._schedules[key], params)
+        return None
+
+    def _get_device_time(self) -> dict:
+        return {"error_code": 0, "result": {"timestamp": int(time.time() + self.clock_skew),
+                                            "time_diff": self.time_diff, "region": self.region}}
+
+    def _set_device_time(self, params: dict) -> dict:
+        stamp, diff, region = params.get("timestamp"), params.get("time_diff"), params.get("region", self.region)
+        if not (_is_int(stamp) and stamp >= 0 and _is_int(diff) and -720 <= diff <= 840
+                and isinstance(region, str)):
+            return {"error_code": PARAMS_ERROR}
+        self.clock_skew = stamp - time.time()
+        self.time_diff, self.region = diff, region
+        return {"error_code": 0}
+
+    @staticmethod
+    def _valid_states(states: Any) -> bool:
+        return (isinstance(states, dict) and isinstance(states.get("on"), bool)
+                and ("brightness" not in states
+                     or (_is_int(states["brightness"]) and 1 <= states["brightness"] <= 100)))
+
+    def _valid_countdown(self, rule: dict) -> bool:
+        delay = rule.get("delay")
+        return (_is_int(delay) and 1 <= delay <= _MAX_COUNTDOWN_DELAY
+                and self._valid_states(rule.get("desired_states"))
+                and isinstance(rule.get("enable"), bool))
+
+    def _valid_schedule(self, rule: dict) -> bool:
+        def int_in(key: str, lo: int, hi: float) -> bool:
+            return _is_int(rule.get(key)) and lo <= rule[key] <= hi
+
+        if not (int_in("s_min", 0, 1439) and rule.get("s_type") in _S_TYPES
+                and int_in("week_day", 0, 127) and self._valid_states(rule.get("desired_states"))
+                and isinstance(rule.get("enable"), bool) and rule.get("mode") in ("repeat", "once")):
+            return False
+        optional = {"time_offset": (-1439, 1439), "e_min": (0, 1439), "day": (0, 31),
+                    "month": (0, 12), "year": (0, math.inf)}
+        if any(key in rule and not int_in(key, lo, hi) for key, (lo, hi) in optional.items()):
+            return False
+        if "e_type" in rule and rule["e_type"] not in _S_TYPES:
+            return False
+        return "e_action" not in rule or isinstance(rule["e_action"], str)
+
+    def _render_countdowns(self, key: str | None) -> list[dict]:
+        state, now = self._countdowns[key], self._timer_clock.now()
+        return [{**copy.deepcopy(rule),
+                 "remain": math.ceil(max(0.0, state["due"][rule["id"]] - now)) if rule["id"] in state["due"] else 0}
+                for rule in state["rules"]]
+
+    def _fire_due_timers(self) -> None:
+        """Fire every enabled countdown whose delay has passed (timer time); call under the lock."""
+        now = self._timer_clock.now()
+        for key, state in self._countdowns.items():
+            for rule_id, when in sorted(state["due"].items(), key=lambda item: item[1]):
+                if when > now:
+                    continue
+                del state["due"][rule_id]
+                target = self.info if key is None else self.children[key]
+                for rule in state["rules"]:
+                    if rule["id"] != rule_id:
+                        continue
+                    rule["enable"] = False
+                    wanted = rule.get("desired_states", {})
+                    if "on" in wanted and "device_on" in target:
+                        target["device_on"] = bool(wanted["on"])
+                    if "brightness" in wanted and "brightness" in target:
+                        target["brightness"] = wanted["brightness"]
+
+    @staticmethod
+    def _removal(rules: list[dict], params: dict) -> list[str] | None:
+        """The ids ``remove_*_rules`` PARAMS name (all of them for remove_all), None if invalid."""
+        if params.get("remove_all") is True:
+            return [r["id"] for r in rules]
+        wanted = params.get("rule_list")
+        known = {r["id"] for r in rules}
+        if not isinstance(wanted, list) or not wanted or not all(
+                isinstance(w, dict) and w.get("id") in known for w in wanted):
+            return None
+        return [w["id"] for w in wanted]
+
+    def _get_countdown_rules(self, state: dict, key: str | None, params: dict) -> dict:
+        return {"error_code": 0, "result": {
+            "countdown_rule_max_count": state["max"],
+            "enable": any(r.get("enable") for r in state["rules"]),
+            "rule_list": self._render_countdowns(key)}}
+
+    def _start_countdown(self, state: dict, rule: dict) -> None:
+        state["due"].pop(rule["id"], None)
+        if rule["enable"]:
+            state["due"][rule["id"]] = self._timer_clock.now() + rule["delay"]
+
+    def _add_countdown_rule(self, state: dict, key: str | None, params: dict) -> dict:
+        rule = {k: copy.deepcopy(v) for k, v in params.items() if k not in ("id", "remain")}
+        if not self._valid_countdown(rule):
+            return {"error_code": PARAMS_ERROR}
+        if state["due"]:
+            return {"error_code": COUNTDOWN_CONFLICT_ERROR}
+        rule["id"] = "C1"
+        state["rules"] = [rule]
+        self._start_countdown(state, rule)
+        return {"error_code": 0, "result": {"id": rule["id"]}}
+
+    def _edit_countdown_rule(self, state: dict, key: str | None, params: dict) -> dict:
+        for i, old in enumerate(state["rules"]):
+            if old["id"] == params.get("id"):
+                rule = {**old, **{k: copy.deepcopy(v) for k, v in params.items() if k != "remain"}}
+                if not self._valid_countdown(rule):
+                    break
+                state["rules"][i] = rule
+                self._start_countdown(state, rule)
+                return {"error_code": 0}
+        return {"error_code": PARAMS_ERROR}
+
+    def _remove_countdown_rules(self, state: dict, key: str | None, params: dict) -> dict:
+        ids = self._removal(state["rules"], params)
+        if ids is None:
+            return {"error_code": PARAMS_ERROR}
+        state["rules"] = [r for r in state["rules"] if r["id"] not in ids]
+        for rule_id in ids:
+            state["due"].pop(rule_id, None)
+        return {"error_code": 0}
+
+    def _get_schedule_rules(self, state: dict, params: dict) -> dict:
+        start = params.get("start_index", 0)
+        if not _is_int(start) or start < 0:
+            return {"error_code": PARAMS_ERROR}
+        rules = state["rules"]
+        return {"error_code": 0, "result": {
+            "enable": any(r.get("enable") for r in rules),
+            "rule_list": copy.deepcopy(rules[start:start + _SCHEDULE_PAGE]),
+            "schedule_rule_max_count": state["max"], "start_index": start, "sum": len(rules)}}
+
+    def _add_schedule_rule(self, state: dict, params: dict) -> dict:
+        rule = {k: copy.deepcopy(v) for k, v in params.items() if k != "id"}
+        if not self._valid_schedule(rule):
+            return {"error_code": PARAMS_ERROR}
+        if len(state["rules"]) >= state["max"]:
+            return {"error_code": SCHEDULE_FULL_ERROR}
+        numbers = [int(r["id"][1:]) for r in state["rules"]
+                   if isinstance(r.get("id"), str) and r["id"][:1] == "S" and r["id"][1:].isdigit()]
+        rule["id"] = f"S{max(numbers, default=0) + 1}"
+        state["rules"].append(rule)
+        return {"error_code": 0, "result": {"id": rule["id"]}}
+
+    def _edit_schedule_rule(self, state: dict, params: dict) -> dict:
+        for i, old in enumerate(state["rules"]):
+            if old["id"] == params.get("id"):
+                rule = {**old, **copy.deepcopy(params)}
+                if not self._valid_schedule(rule):
+                    break
+                state["rules"][i] = rule
+                return {"error_code": 0}
+        return {"error_code": PARAMS_ERROR}
+
+    def _remove_schedule_rules(self, state: dict, params: dict) -> dict:
+        ids = self._removal(state["rules"], params)
+        if ids is None:
+            return {"error_code": PARAMS_ERROR}
+        state["rules"] = [r for r in state["rules"] if r["id"] not in ids]
+        return {"error_code": 0}
 
     def led_on(self) -> bool | None:
         led = self.responses.get("get_led_info")
