@@ -29,8 +29,8 @@ BULB_TIME = "smartlife.iot.common.timesetting"
 IOT_RULE = {"stime_opt": 0, "wday": [1, 0, 0, 1, 1, 0, 0], "smin": 1014, "enable": 1, "repeat": 1,
             "etime_opt": -1, "name": "lights on", "eact": -1, "month": 0, "sact": 1, "year": 0,
             "longitude": 0, "day": 0, "force": 0, "latitude": 0, "emin": 0}
-P110_UK = "rules/P110(UK)_1.0_1.3.0"  # tests/fixtures/smart/rules/ (see the README there)
-EP40M = "rules/EP40M(US)_1.0_1.1.0"
+P110_UK = "P110(UK)_1.0_1.3.0"
+EP40M = "EP40M(US)_1.0_1.1.0"
 SMART_RULE = {"day": 20, "desired_states": {"on": True}, "e_action": "none", "e_min": 0,
               "e_type": "normal", "enable": True, "mode": "repeat", "month": 1, "s_min": 710,
               "s_type": "normal", "time_offset": 0, "week_day": 127, "year": 2024}
@@ -397,7 +397,7 @@ def test_iot_set_clock_helper():
 
 def test_smart_p110uk_rules_read_back_as_recorded():
     dev = SmartDevice.from_fixture(P110_UK)
-    recorded = fixture("smart/rules/P110(UK)_1.0_1.3.0.json")
+    recorded = fixture("smart/P110(UK)_1.0_1.3.0.json")
     assert smart(dev, "get_countdown_rules", {"start_index": 0}) == {"error_code": 0, "result": recorded["get_countdown_rules"]}
     assert smart(dev, "get_schedule_rules", {"start_index": 0}) == {"error_code": 0, "result": recorded["get_schedule_rules"]}
     assert dev.rules("countdown") == recorded["get_countdown_rules"]["rule_list"]
@@ -406,7 +406,7 @@ def test_smart_p110uk_rules_read_back_as_recorded():
 
 def test_smart_ep40m_sunset_rule_reads_back_as_recorded():
     dev = SmartDevice.from_fixture(EP40M)
-    recorded = fixture("smart/rules/EP40M(US)_1.0_1.1.0.json")["child_devices"]
+    recorded = fixture("smart/EP40M(US)_1.0_1.1.0.json")["child_devices"]
     answers = [smart(dev, "get_schedule_rules", {"start_index": 0}, child=c)["result"] for c in dev.child_ids()]
     assert sorted(answers, key=lambda a: a["sum"]) == sorted(
         (c["get_schedule_rules"] for c in recorded.values()), key=lambda a: a["sum"])
