@@ -31,7 +31,8 @@ DRIFT_WARNING_SECONDS = 60
 @dataclass(frozen=True)
 class DeviceClock:
     """The device's time (aware when its zone is known here), its zone's name, and DRIFT: how many
-    seconds it is ahead of this machine (None when its zone is unknown, so it cannot be told)."""
+    seconds it is ahead of this machine (None when its zone is unknown, so it cannot be told).
+    Devices tell whole seconds, so DRIFT is counted from this machine's whole second."""
 
     time: datetime.datetime
     zone: str | None
@@ -56,7 +57,8 @@ class DeviceClock:
 
 class Clock(ABC):
     @abstractmethod
-    async def read(self, send: Send, now: float) -> DeviceClock: ...
+    async def read(self, send: Send, now: Callable[[], float]) -> DeviceClock:
+        """The device's clock, set beside this machine's NOW() as the reply arrives."""
 
     @abstractmethod
     async def sync(self, send: Send, now: float) -> None: ...
@@ -76,8 +78,9 @@ class IotClock(Clock):
         index = zone_info.get("index") if isinstance(zone_info, dict) else None
         return index if isinstance(index, int) else None
 
-    async def read(self, send: Send, now: float) -> DeviceClock:
+    async def read(self, send: Send, now: Callable[[], float]) -> DeviceClock:
         body = await self._call(send, {"get_time": {}, "get_timezone": {}})
+        arrived = int(now())
         told, zone_info = body.get("get_time"), body.get("get_timezone")
         try:
             wall = datetime.datetime(*(told[key] for key in ("year", "month", "mday", "hour", "min", "sec")))  # type: ignore[index]
@@ -88,7 +91,7 @@ class IotClock(Clock):
         if zone is None:
             return DeviceClock(wall, None, None)
         aware = wall.replace(tzinfo=zone)
-        return DeviceClock(aware, zones.IOT_ZONES[index], aware.timestamp() - now)  # type: ignore[index]
+        return DeviceClock(aware, zones.IOT_ZONES[index], aware.timestamp() - arrived)  # type: ignore[index]
 
     async def sync(self, send: Send, now: float) -> None:
         """This machine's zone where the device knows it (else the device keeps its own), and the
@@ -115,8 +118,9 @@ class SmartClock(Clock):
         with lacking(WHAT):
             return smart.check(await send(request))
 
-    async def read(self, send: Send, now: float) -> DeviceClock:
+    async def read(self, send: Send, now: Callable[[], float]) -> DeviceClock:
         told = await self._call(send, "get_device_time")
+        arrived = int(now())
         stamp = told.get("timestamp") if isinstance(told, dict) else None
         diff = told.get("time_diff") if isinstance(told, dict) else None
         if not isinstance(stamp, (int, float)) or isinstance(stamp, bool):
@@ -124,7 +128,7 @@ class SmartClock(Clock):
         region = told.get("region") if isinstance(told.get("region"), str) else None
         zone = zones.zone(region) or (
             datetime.timezone(datetime.timedelta(minutes=diff)) if isinstance(diff, int) else datetime.timezone.utc)
-        return DeviceClock(datetime.datetime.fromtimestamp(stamp, zone), region or None, stamp - now)
+        return DeviceClock(datetime.datetime.fromtimestamp(stamp, zone), region or None, stamp - arrived)
 
     async def sync(self, send: Send, now: float) -> None:
         params: dict[str, Any] = {"timestamp": int(now), "time_diff": zones.local_offset(now)}
@@ -147,7 +151,7 @@ def exchange(now: Callable[[], float], sync: bool = False):
         clock = clock_of(target)
         if sync:
             await clock.sync(send, now())
-        read = await clock.read(send, now())
+        read = await clock.read(send, now)
         return DeviceClock(read.time, read.zone, read.drift, synced=sync)
 
     return run
