@@ -142,6 +142,8 @@ def test_each_shell_completes_commands_actions_options_and_names(cached, populat
         "tpcloud state Char": "<state><Charger>",
         'tpcloud switch "Desk Lamp" tog': "<switch><Desk Lamp><toggle>",
         "tpcloud send Kettle --via c": "<send><Kettle><--via><cloud>",
+        "tpcloud schedule Kettle a": "<schedule><Kettle><add>",
+        "tpcloud schedule Kettle add of": "<schedule><Kettle><add><off>",
     }
     assert type_lines(shell, cached, list(typed)) == list(typed.values())
     assert populated_cloud.count() == 0  # names came from the cache
@@ -163,6 +165,20 @@ def test_groups_of_config_toml_complete_too(cached):
     for command in ("switch", "state"):
         env = {"_TPCLOUD_COMPLETE": "complete_bash", "COMP_WORDS": f"tpcloud\n{command}\neve", "COMP_CWORD": "2"}
         assert cached(env=env).stdout.split() == ["evening"], command
+
+
+@pytest.mark.parametrize("words, offered", [
+    ("tpcloud\nschedule\nKe", ["Kettle"]),
+    ("tpcloud\nschedule\nap", ["apply"]),
+    ("tpcloud\nschedule\nKettle\n", ["list", "add", "rm", "enable", "disable", "clear"]),
+    ("tpcloud\nschedule\nKettle\nadd\n", ["on", "off"]),
+    ("tpcloud\nschedule\nKettle\nrm\n", []),
+    ("tpcloud\nschedule\napply\n", []),  # a file name: the shell's own completion
+    ("tpcloud\nschedule\napply\nhouse.toml\nDesk", ["Desk\\ Lamp"]),
+])
+def test_schedule_completes_names_verbs_and_actions(cached, words, offered):
+    env = {"_TPCLOUD_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(words.count("\n"))}
+    assert [w for w in cached(env=env).stdout.splitlines() if w] == offered
 
 
 def test_names_without_a_cache_complete_to_nothing(cli):

@@ -226,7 +226,7 @@ def test_the_systemd_units_verify_and_the_service_runs(job_home, populated_cloud
 
 # -- Termux ------------------------------------------------------------------------------------
 
-TERMUX_TOOLS = ("sh", "sed", "date", "chmod")  # what the wrapper and the recipe's lines call
+TERMUX_TOOLS = ("sh", "sed", "date", "chmod", "mkdir")  # what the wrapper and the recipes' lines call
 
 
 def fix_shebang(script: Path, prefix: Path) -> None:
@@ -287,3 +287,54 @@ def test_make_install_keeps_the_venv_termux_builds_with_its_own_cryptography(tmp
     planned = subprocess.run(["make", "-n", "install"], cwd=clone, capture_output=True, text=True, timeout=60)
     assert planned.returncode == 0, planned
     assert "-m venv" not in planned.stdout and ".venv/bin/python -m pip install -q ." in planned.stdout
+
+
+def test_the_termux_shortcut_starts_a_timer_the_plug_keeps(job_home, termux, populated_cloud):
+    heater = populated_cloud.add_iot_device("HS103(US)_2.1_1.1.4.json", "Heater")
+    job_home.login()
+    fix_shebang(job_home.home / "bin" / "tpcloud-job", Path(termux["PREFIX"]))
+    made = job_home.sh(recipe_after("**A timer from Termux.**"), termux)
+    assert (made.returncode, made.stdout, made.stderr) == (0, "", ""), made
+    shortcut = job_home.home / ".shortcuts" / "heater-45m"
+    assert shortcut.read_text().startswith(f"#!{termux['PREFIX']}/bin/sh\n")
+
+    # Termux:Widget runs the script itself, with no arguments, in Termux's environment.
+    run = subprocess.run([shortcut], env=termux, cwd=job_home.home, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout, run.stderr) == (0, "", ""), run
+    assert heater.is_on()
+    assert job_home.log_lines() == ["[exit 0] Heater: on (off in 45m 0s)"]
+    heater.advance_timers(45 * 60)  # the phone may sleep now: the plug keeps the time
+    assert not heater.is_on()
+
+
+def test_schedules_kept_in_git_are_applied_by_cron_and_a_quiet_night_changes_nothing(job_home, populated_cloud, tmp_path):
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    origin = tmp_path / "origin.git"
+    work = tmp_path / "work"
+    git = {"GIT_AUTHOR_NAME": "me", "GIT_AUTHOR_EMAIL": "me@example.com", "GIT_COMMITTER_NAME": "me",
+           "GIT_COMMITTER_EMAIL": "me@example.com", "HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+    for command in (["git", "init", "-q", "--bare", "-b", "main", str(origin)], ["git", "clone", "-q", str(origin), str(work)]):
+        subprocess.run(command, env=git, check=True, capture_output=True, timeout=60)
+    (work / "schedules.toml").write_text(recipe("~/house/schedules.toml"))
+    for command in (["git", "add", "schedules.toml"], ["git", "commit", "-qm", "schedules"], ["git", "push", "-q", "origin", "HEAD:main"]):
+        subprocess.run(command, cwd=work, env=git, check=True, capture_output=True, timeout=60)
+    subprocess.run(["git", "clone", "-q", str(origin), str(job_home.home / "house")], env=git, check=True, capture_output=True, timeout=60)
+    job_home.login()
+
+    crontab = recipe("crontab: schedules from git")
+    (first,) = job_home.cron(crontab)
+    assert (first.returncode, first.stdout, first.stderr) == (0, "", ""), first
+    lamp, strip, bulb = (populated_cloud.by_alias[n] for n in ("Desk Lamp", "Office Strip", "Hall Bulb"))
+    assert [(r["stime_opt"], r["soffset"], r["sact"]) for r in lamp.rules("schedule")] == [(2, -15, 1), (0, 0, 0)]
+    assert [(r["smin"], r["wday"]) for r in strip.rules("schedule", child_index=1)] == [(19 * 60, [0, 1, 1, 1, 1, 1, 0])]
+    assert [r["s_light"] for r in bulb.rules("schedule")] == [{"on_off": 1, "brightness": 30}]
+
+    (second,) = job_home.cron(crontab)
+    assert second.returncode == 0, second
+    assert job_home.log_lines()[-3:] == [
+        "[exit 0] Desk Lamp: up to date (2 rules)",
+        "[exit 0] Office Strip/Printer: up to date (1 rule)",
+        "[exit 0] Hall Bulb: up to date (1 rule)",
+    ]

@@ -63,6 +63,26 @@ def switch_words(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     return words
 
 
+# What `schedule NAME ...` does, and what `schedule NAME add` switches to.
+SCHEDULE_VERBS = ("list", "add", "rm", "enable", "disable", "clear")
+
+
+def schedule_words(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    """What may come next in `schedule NAME VERB ...` or `schedule apply FILE NAME...`: first a
+    name or apply, then a verb, then on/off after add. Nothing is offered for a file or a rule
+    id: the shell completes file names itself, and ids need the device."""
+    given = ctx.params.get("words") or []
+    if not given:
+        return device_names(incomplete) + [("apply", "a schedule file")] * "apply".startswith(incomplete)
+    if given[0].casefold() == "apply":
+        return names_and_groups(incomplete) if len(given) > 1 else []
+    if len(given) == 1:
+        return [(verb, "schedules") for verb in SCHEDULE_VERBS if verb.startswith(incomplete)]
+    if len(given) == 2 and given[1] == "add":
+        return [(action, "what the rule does") for action in ACTIONS[:2] if action.startswith(incomplete)]
+    return []
+
+
 def _picks(devices: list[Device], name: str, target: Target) -> bool:
     """Whether NAME resolves to TARGET (an outlet alias two strips share resolves to neither)."""
     try:

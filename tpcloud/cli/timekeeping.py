@@ -13,9 +13,7 @@ import typer
 
 from tpcloud import errors
 from tpcloud.cli.common import HOST_OPTION, NAMES_HELP, VIA_OPTION, Via, each_result, run, usage_failure
-from tpcloud.completion import names_and_groups
-
-SCHEDULE_VERBS = ("list", "add", "rm", "enable", "disable", "clear")
+from tpcloud.completion import SCHEDULE_VERBS, names_and_groups, schedule_words
 
 
 def timer(
@@ -48,7 +46,7 @@ def schedule(
         ..., metavar="NAME [list|add on|off|rm ID|enable ID|disable ID|clear] | apply FILE [NAME...]",
         help="A device or outlet and what to do with its schedules (list when nothing is said); "
              "or `apply FILE` to make devices' rules what a schedule file says.",
-        autocompletion=names_and_groups, show_default=False,
+        autocompletion=schedule_words, show_default=False,
     ),
     at: Optional[str] = typer.Option(None, "--at", metavar="HH:MM", help="add: the time of day (24-hour), or sunrise/sunset±OFFSET."),
     sunrise: bool = typer.Option(False, "--sunrise", help="add: at sunrise."),
