@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable, Optional, TypeVar
 import typer
 
 from tpcloud import __version__, errors
-from tpcloud.completion import device_names
+from tpcloud.completion import device_names, names_and_groups
 from tpcloud.factory import Factory
 from tpcloud.output import error_line, to_json
 
@@ -39,6 +39,8 @@ HOST_OPTION = typer.Option(None, "--host", metavar="HOST[:PORT]", help="The devi
 NAME_HELP = 'Device alias (any case), device id, or a strip outlet as "OUTLET" or "STRIP/OUTLET".'
 NAME_ARGUMENT = typer.Argument(..., metavar="NAME", help=NAME_HELP, autocompletion=device_names)
 NAMES_HELP = NAME_HELP + " Several may be given, and groups of config.toml."
+NAMES_ARGUMENT = typer.Argument(..., metavar="NAME...", help=NAMES_HELP, autocompletion=names_and_groups)
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts.")
 
 
 def _version(value: bool) -> None:

@@ -12,9 +12,10 @@ import typer
 
 from tpcloud import errors
 from tpcloud.cli.common import (
-    HOST_OPTION, NAME_ARGUMENT, NAMES_HELP, VIA_OPTION, Via, each_result, note_route, run, show, usage_failure,
+    HOST_OPTION, NAME_ARGUMENT, NAMES_ARGUMENT, NAMES_HELP, VIA_OPTION, Via, each_result, note_route, run, show,
+    usage_failure,
 )
-from tpcloud.completion import ACTIONS, names_and_groups, switch_words
+from tpcloud.completion import ACTIONS, switch_words
 from tpcloud.output import device_rows, device_table, state_text, switched_text, to_json
 from tpcloud.timespec import parse_duration
 
@@ -79,7 +80,7 @@ def switch(
 
 def state(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(..., metavar="NAME...", help=NAMES_HELP, autocompletion=names_and_groups),
+    names: list[str] = NAMES_ARGUMENT,
     as_json: bool = typer.Option(
         False, "--json", help="Print the device's own state reply as JSON (for several, a list of {name, ..., reply})."
     ),

@@ -12,15 +12,44 @@ from typing import Any, Optional
 import typer
 
 from tpcloud import errors
-from tpcloud.cli.common import HOST_OPTION, NAMES_HELP, VIA_OPTION, Via, each_result, run, usage_failure
-from tpcloud.completion import SCHEDULE_VERBS, names_and_groups, schedule_words
+from tpcloud.cli.common import (
+    HOST_OPTION, JSON_OPTION, NAMES_ARGUMENT, VIA_OPTION, Via, each_result, run, usage_failure,
+)
+from tpcloud.completion import SCHEDULE_VERBS, schedule_words
+
+
+def _on_each(ctx: typer.Context, choose: Any, text: Any, *, as_json: bool, via: Via, host: Optional[str]) -> None:
+    """Run, all at once, the exchange of each target CHOOSE(service) picks (it returns the
+    Selection and the exchange for each of its targets), and print each result with
+    TEXT(name, result)."""
+
+    async def work(service: Any) -> Any:
+        selection, exchanges = await choose(service)
+        return selection, await service.run_each(exchanges)
+
+    selection, outcomes = run(ctx, work, via=via.value, host=host)
+    each_result(ctx, selection, outcomes, as_json, one_json=lambda done: done.to_dict(),
+                text=lambda done: text(done.target.full_name, done.result))
+
+
+def _each_named(names: list[str], exchange: Any, *, apart: bool = False) -> Any:
+    """A chooser for ``_on_each``: the targets NAMES mean (each strip outlet on its own when
+    APART), all with the one EXCHANGE."""
+
+    async def choose(service: Any) -> Any:
+        selection = await service.select(names)
+        if apart:
+            selection = service.outlets_apart(selection)
+        return selection, dict.fromkeys(selection.targets, exchange)
+
+    return choose
 
 
 def timer(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(..., metavar="NAME...", help=NAMES_HELP, autocompletion=names_and_groups),
+    names: list[str] = NAMES_ARGUMENT,
     clear: bool = typer.Option(False, "--clear", help="Cancel the pending countdown."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    as_json: bool = JSON_OPTION,
     via: Via = VIA_OPTION,
     host: Optional[str] = HOST_OPTION,
 ) -> None:
@@ -31,13 +60,8 @@ def timer(
     from tpcloud.capabilities import timer as capability
     from tpcloud.output import timer_text
 
-    async def work(service: Any) -> Any:
-        selection = service.outlets_apart(await service.select(names))
-        return selection, await service.run_many(selection.targets, capability.exchange(clear=clear))
-
-    selection, outcomes = run(ctx, work, via=via.value, host=host)
-    each_result(ctx, selection, outcomes, as_json, one_json=lambda done: done.to_dict(),
-                text=lambda done: timer_text(done.target.full_name, done.result))
+    _on_each(ctx, _each_named(names, capability.exchange(clear=clear), apart=True), timer_text,
+             as_json=as_json, via=via, host=host)
 
 
 def schedule(
@@ -55,7 +79,7 @@ def schedule(
     days: str = typer.Option("daily", "--days", metavar="DAYS", help="add: daily, weekdays, weekends, or days such as mon,wed,fri."),
     brightness: Optional[int] = typer.Option(None, "--brightness", metavar="N", help="add: a bulb's brightness (1-100 %) with on."),
     dry_run: bool = typer.Option(False, "--dry-run", help="apply: print what would change, change nothing."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    as_json: bool = JSON_OPTION,
     via: Via = VIA_OPTION,
     host: Optional[str] = HOST_OPTION,
 ) -> None:
@@ -69,27 +93,17 @@ def schedule(
 
     try:
         if words[0].casefold() == "apply":
-            exchange_for, names = _applying(words, dry_run, ctx.obj.clock)
+            choose, text = _applying(words, dry_run, ctx.obj.clock), applied_text
         else:
-            exchange, names = _schedule_exchange(words, at, sunrise, sunset, offset, days, brightness, ctx.obj.clock)
-            exchange_for = None
+            exchange, name = _schedule_exchange(words, at, sunrise, sunset, offset, days, brightness, ctx.obj.clock)
+            choose, text = _each_named([name], exchange), schedule_text
     except errors.TpcloudError as exc:
         raise usage_failure(ctx, exc) from None
-
-    async def work(service: Any) -> Any:
-        if exchange_for is None:
-            selection = await service.select(names)
-            return selection, await service.run_many(selection.targets, exchange)
-        return await _apply(service, exchange_for, names)
-
-    selection, outcomes = run(ctx, work, via=via.value, host=host)
-    text = schedule_text if exchange_for is None else applied_text
-    each_result(ctx, selection, outcomes, as_json, one_json=lambda done: done.to_dict(),
-                text=lambda done: text(done.target.full_name, done.result))
+    _on_each(ctx, choose, text, as_json=as_json, via=via, host=host)
 
 
 def _schedule_exchange(words: list[str], at: Optional[str], sunrise: bool, sunset: bool, offset: Optional[str],
-                       days: str, brightness: Optional[int], clock: Any) -> tuple[Any, list[str]]:
+                       days: str, brightness: Optional[int], clock: Any) -> tuple[Any, str]:
     """The exchange `schedule NAME VERB [ARG]` runs, and the one NAME; UsageError for what is wrong."""
     import datetime
 
@@ -108,18 +122,19 @@ def _schedule_exchange(words: list[str], at: Optional[str], sunrise: bool, sunse
     if verb != "add":
         if adding_options:
             raise errors.UsageError("--at, --sunrise, --sunset, --offset and --brightness go with add")
-        return (capability.listing() if verb == "list" else capability.editing(verb, rest[0] if rest else None)), [name]
+        return (capability.listing() if verb == "list" else capability.editing(verb, rest[0] if rest else None)), name
     if (at is not None) + sunrise + sunset != 1:
         raise errors.UsageError("say when, once: --at HH:MM, --sunrise or --sunset")
     if offset is not None and not (sunrise or sunset):
         raise errors.UsageError("--offset goes with --sunrise or --sunset")
     when = parse_when(at) if at is not None else sun_when("sunrise" if sunrise else "sunset", offset)
     rule = capability.rule_from(rest[0].casefold(), when, parse_days(days), brightness=brightness)
-    return capability.adding(rule, datetime.date.fromtimestamp(clock())), [name]
+    return capability.adding(rule, datetime.date.fromtimestamp(clock())), name
 
 
-def _applying(words: list[str], dry_run: bool, clock: Any) -> tuple[Any, list[str]]:
-    """For `schedule apply FILE [NAME...]`: the exchange per rule list, and the names to keep to."""
+def _applying(words: list[str], dry_run: bool, clock: Any) -> Any:
+    """For `schedule apply FILE [NAME...]`: a chooser for ``_on_each`` (the file is read now, so a
+    mistake in it stops the command before any device is asked anything)."""
     import datetime
 
     from tpcloud import schedulefile
@@ -130,34 +145,35 @@ def _applying(words: list[str], dry_run: bool, clock: Any) -> tuple[Any, list[st
     wanted = schedulefile.load(Path(words[1]))
     today = datetime.date.fromtimestamp(clock())
     exchanges = {name: capability.applying(rules, today, dry_run) for name, rules in wanted.items()}
-    return exchanges, words[2:]
+    only = words[2:]
 
+    async def choose(service: Any) -> Any:
+        """Each name of the file (devices, outlets, groups) with its rules; limited to the targets
+        ONLY names when it names any. A target the file names twice is an error, before anything
+        changes."""
+        from tpcloud.service import Selection
 
-async def _apply(service: Any, exchanges: dict[str, Any], only: list[str]) -> tuple[Any, list[Any]]:
-    """Each name of the file (devices, outlets, groups) with its rules, all at once; limited to the
-    targets ONLY names when it names any. A target the file names twice is an error, before
-    anything changes."""
-    from tpcloud.service import Selection
+        keep = set((await service.select(only)).targets) if only else None
+        chosen: dict[Any, Any] = {}
+        for name, exchange in exchanges.items():
+            for target in (await service.select([name])).targets:
+                if keep is not None and target not in keep:
+                    continue
+                if target in chosen:
+                    raise errors.UsageError(f"the schedule file names {target.full_name} twice")
+                chosen[target] = exchange
+        if not chosen:
+            raise errors.UsageError("none of the names given is in the schedule file")
+        return Selection(list(chosen), single=False), chosen
 
-    keep = set((await service.select(only)).targets) if only else None
-    chosen: dict[Any, Any] = {}
-    for name, exchange in exchanges.items():
-        for target in (await service.select([name])).targets:
-            if keep is not None and target not in keep:
-                continue
-            if target in chosen:
-                raise errors.UsageError(f"the schedule file names {target.full_name} twice")
-            chosen[target] = exchange
-    if not chosen:
-        raise errors.UsageError("none of the names given is in the schedule file")
-    return Selection(list(chosen), single=False), await service.run_each(chosen)
+    return choose
 
 
 def time(
     ctx: typer.Context,
-    names: list[str] = typer.Argument(..., metavar="NAME...", help=NAMES_HELP, autocompletion=names_and_groups),
+    names: list[str] = NAMES_ARGUMENT,
     sync: bool = typer.Option(False, "--sync", help="Set the device's time and zone from this machine."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    as_json: bool = JSON_OPTION,
     via: Via = VIA_OPTION,
     host: Optional[str] = HOST_OPTION,
 ) -> None:
@@ -169,10 +185,5 @@ def time(
     from tpcloud.capabilities import clock as capability
     from tpcloud.output import clock_text
 
-    async def work(service: Any) -> Any:
-        selection = await service.select(names)
-        return selection, await service.run_many(selection.targets, capability.exchange(ctx.obj.clock, sync=sync))
-
-    selection, outcomes = run(ctx, work, via=via.value, host=host)
-    each_result(ctx, selection, outcomes, as_json, one_json=lambda done: done.to_dict(),
-                text=lambda done: clock_text(done.target.full_name, done.result))
+    _on_each(ctx, _each_named(names, capability.exchange(ctx.obj.clock, sync=sync)), clock_text,
+             as_json=as_json, via=via, host=host)
