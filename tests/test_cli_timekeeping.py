@@ -396,3 +396,26 @@ def test_doctor_warns_of_a_clock_more_than_a_minute_off(resident, home):
     assert warning["status"] == "warning" and warning["detail"].startswith("10m 0s behind this machine")
     assert warning["fix"] == 'run `tpcloud time "Living Room" --sync`'
     assert "clock Desk Lamp" not in checks
+
+
+def test_schedule_apply_takes_groups_and_a_device_that_fails_is_its_own_line(resident, home, tmp_path):
+    resident.config_dir.mkdir(parents=True, exist_ok=True)
+    (resident.config_dir / "config.toml").write_text('[groups]\nlamps = ["Desk Lamp", "Hallway"]\n')
+    path = tmp_path / "schedules.toml"
+    path.write_text('[lamps]\nrules = [ { action = "off", at = "23:00" } ]\n\n[Garage]\nrules = []\n')
+    result = resident("schedule", "apply", str(path))
+    assert result.code == 6, result  # Garage is offline: unreachable
+    assert result.stdout.splitlines() == ["Desk Lamp: added off at 23:00 daily", "Hallway: added off at 23:00 daily"]
+    assert result.stderr.startswith("tpcloud: Garage: ") and len(result.stderr.splitlines()) == 1
+    for name in ("Desk Lamp", "Hallway"):
+        assert [(r["smin"], r["sact"]) for r in home.devices[name].rules("schedule")] == [(23 * 60, 0)]
+
+
+def test_a_device_named_twice_in_a_schedule_file_stops_before_anything_changes(resident, home, tmp_path):
+    resident.config_dir.mkdir(parents=True, exist_ok=True)
+    (resident.config_dir / "config.toml").write_text('[groups]\nlamps = ["Desk Lamp", "Hallway"]\n')
+    path = tmp_path / "schedules.toml"
+    path.write_text('[lamps]\nrules = []\n\n["Desk Lamp"]\nrules = [ { action = "on", at = "07:00" } ]\n')
+    result = resident("schedule", "apply", str(path))
+    assert result.code == 2 and "names Desk Lamp twice" in result.stderr
+    assert home.devices["Desk Lamp"].rules("schedule") == []
