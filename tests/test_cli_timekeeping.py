@@ -392,8 +392,11 @@ def test_doctor_warns_of_a_clock_more_than_a_minute_off(resident, home):
     home.devices["Living Room"].clock_skew = -600
     home.devices["Desk Lamp"].clock_skew = 20  # within a minute: no warning
     checks = {c["check"]: c for c in json.loads(resident("doctor", "--json").stdout)}
+    assert "clock Living Room" in checks, checks
     warning = checks["clock Living Room"]
-    assert warning["status"] == "warning" and warning["detail"].startswith("10m 0s behind this machine")
+    # devices tell whole seconds: a second may tick between the device's reading and this machine's
+    assert warning["status"] == "warning" and warning["detail"].split(" behind this machine")[0] in (
+        "9m 59s", "10m 0s", "10m 1s"), warning
     assert warning["fix"] == 'run `tpcloud time "Living Room" --sync`'
     assert "clock Desk Lamp" not in checks
 

@@ -17,7 +17,6 @@ from tpcloud.cli.common import (
 )
 from tpcloud.completion import ACTIONS, switch_words
 from tpcloud.output import device_rows, device_table, state_text, switched_text, to_json
-from tpcloud.timespec import parse_duration
 
 
 def list_devices(
@@ -62,10 +61,14 @@ def switch(
         raise usage_failure(ctx, errors.UsageError(problem))
     if not names and not every:
         raise usage_failure(ctx, errors.UsageError("name a device or group to switch, or pass --all"))
-    try:
-        seconds = parse_duration(hold) if hold is not None else None
-    except errors.TpcloudError as exc:
-        raise usage_failure(ctx, exc) from None
+    seconds = None
+    if hold is not None:
+        from tpcloud.timespec import parse_duration
+
+        try:
+            seconds = parse_duration(hold)
+        except errors.TpcloudError as exc:
+            raise usage_failure(ctx, exc) from None
 
     async def work(service: Any) -> Any:
         selection = await service.select(names, every=every)
