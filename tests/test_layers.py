@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tpcloud"
 LAYERS: list[tuple[str, ...]] = [
     ("tpcloud.cli", "tpcloud.__main__"),
     ("tpcloud.doctor", "tpcloud.completion"),
-    ("tpcloud.output",),
+    ("tpcloud.output", "tpcloud.metrics"),
     ("tpcloud.factory",),
     ("tpcloud.service",),
     ("tpcloud.routes",),

@@ -96,6 +96,10 @@ class DeviceError(TpcloudError):
         self.code = code
 
 
+class NotSupported(DeviceError):
+    """The device has no such module or method (a plug without a meter, a bulb without a timer)."""
+
+
 class DeviceUnreachable(TpcloudError):
     """The device cannot be reached on this route (cloud says offline, LAN connect failed)."""
 

@@ -14,7 +14,7 @@ from typing import Any
 from tpcloud.capabilities import Send, lacking
 from tpcloud.devices import Target
 from tpcloud.dialects import iot, smart
-from tpcloud.errors import DeviceError, ProtocolError, UsageError
+from tpcloud.errors import NotSupported, ProtocolError, UsageError
 
 WHAT = "status LED"
 
@@ -42,7 +42,7 @@ class IotLed(Led):
     async def read(self, send: Send) -> LedState:
         sysinfo = iot.sysinfo_of(await send(iot.sysinfo_request()))
         if "led_off" not in sysinfo:
-            raise DeviceError(f"the device has no {WHAT}")
+            raise NotSupported(f"the device has no {WHAT}")
         return LedState(on=not sysinfo["led_off"])
 
     async def write(self, send: Send, on: bool) -> LedState:

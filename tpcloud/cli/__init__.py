@@ -12,7 +12,7 @@ from __future__ import annotations
 import typer
 
 from tpcloud import errors
-from tpcloud.cli import account, capabilities, devices, doctor, timekeeping
+from tpcloud.cli import account, capabilities, devices, doctor, metrics, timekeeping
 from tpcloud.cli.common import root
 from tpcloud.completion import use_quoting_bash
 
@@ -41,6 +41,7 @@ app.command()(capabilities.energy)
 app.command()(timekeeping.timer)
 app.command()(timekeeping.schedule)
 app.command()(timekeeping.time)
+app.command()(metrics.metrics)
 
 
 def main() -> None:
