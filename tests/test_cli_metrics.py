@@ -45,7 +45,7 @@ def test_prometheus_text_of_every_device_parses_and_holds_each_meter(resident, h
     assert {f"Power Bar/{o}" for o in ("TV", "Lamp", "Fridge", "Router", "Fan", "Hifi")} <= outlets
     assert {f"Bench/{o}" for o in ("Scope", "Iron", "Charger", "Lamp")} <= outlets
     assert all(("Garage", "none") not in samples for name, samples in found.items() if name != "tplink_up")
-    assert "# TYPE tplink_energy_kwh counter" in result.stdout
+    assert "# TYPE tplink_energy_kwh_total counter" in result.stdout
 
 
 def test_labels_carry_model_outlet_and_device_id(resident, house):

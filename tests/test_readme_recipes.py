@@ -338,3 +338,18 @@ def test_schedules_kept_in_git_are_applied_by_cron_and_a_quiet_night_changes_not
         "[exit 0] Office Strip/Printer: up to date (1 rule)",
         "[exit 0] Hall Bulb: up to date (1 rule)",
     ]
+
+
+def test_the_metrics_crontab_writes_a_file_node_exporter_reads(job_home, populated_cloud):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    job_home.login()
+    (job_home.home / "metrics").mkdir()  # "mkdir -p ~/metrics first"
+    (run,) = job_home.cron(recipe("crontab: metrics for node_exporter"))
+    assert (run.returncode, run.stdout, run.stderr) == (0, "", ""), run
+    written = (job_home.home / "metrics" / "tplink.prom").read_text()
+    up = {s.labels["name"]: s.value for f in text_string_to_metric_families(written) if f.name == "tplink_up"
+          for s in f.samples}
+    assert up["Kettle"] == 1 and up["Garage"] == 0  # Garage is offline: a dead plug shows as such
+    assert {"Office Strip/Monitor", "Office Strip/Printer", "Office Strip/Charger"} <= set(up)
+    assert not job_home.log.exists()  # nothing printed, nothing logged

@@ -20,7 +20,7 @@ _METER_SERIES = (
     ("tplink_current_amperes", "current_a", "Current drawn, in A.", "gauge"),
     ("tplink_energy_today_kwh", "today_kwh", "Energy used today, in kWh.", "gauge"),
     ("tplink_energy_month_kwh", "month_kwh", "Energy used this month, in kWh.", "gauge"),
-    ("tplink_energy_kwh", "total_kwh", "Energy used since the meter was last reset, in kWh.", "counter"),
+    ("tplink_energy_kwh_total", "total_kwh", "Energy used since the meter was last reset, in kWh.", "counter"),
 )
 FORMATS = ("prom", "influx", "ndjson")
 
@@ -71,8 +71,9 @@ def _number(value: float | int) -> str:
 
 
 def prometheus(points: list[Point], now: float) -> str:
-    """The text exposition format: HELP and TYPE once per family, then one sample per point that
-    has the figure (no timestamps: the textfile collector stamps them when it reads)."""
+    """The text exposition format (0.0.4, which node_exporter reads): HELP and TYPE once per
+    metric, named as its samples are (the counter with its ``_total``), then one sample per point
+    that has the figure; no timestamps, as the textfile collector stamps them when it reads."""
     families = [("tplink_up", "up", "Whether the device answered this pass (1) or not (0).", "gauge"),
                 ("tplink_on", "on", "Whether the device or outlet is switched on.", "gauge"), *_METER_SERIES]
     lines: list[str] = []
@@ -81,8 +82,7 @@ def prometheus(points: list[Point], now: float) -> str:
         if not samples:
             continue
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        suffix = "_total" if kind == "counter" else ""
-        lines += [f"{name}{suffix}{_prom_labels(p.labels())} {_number(v)}" for p, v in samples]
+        lines += [f"{name}{_prom_labels(p.labels())} {_number(v)}" for p, v in samples]
     return "\n".join(lines) + "\n"
 
 
