@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tpcloud import errors
-from tpcloud.addresses import FALLBACK_DISCOVERY_TIMEOUT, AddressBook
+from tpcloud.addresses import FALLBACK_DISCOVERY_TIMEOUT, REDISCOVER_AFTER, AddressBook
 from tpcloud.cache import LanCache
 from tpcloud.devices import Device
 from tpcloud.lan.discovery import Found
@@ -384,6 +384,23 @@ def test_one_fallback_discovery_serves_every_device_of_a_command(tmp_path):
 
     assert asyncio.run(both()) == [({"ok": 1}, local(KASA_MOVED)), ({"ok": 2}, local(TAPO_MOVED))]
     assert addresses.discoveries == FALLBACK
+
+
+def test_a_command_that_runs_for_long_discovers_again_after_a_while(tmp_path):
+    # `watch` and `wait` run for hours: a device switched off when discovery ran may come back.
+    now = [0.0]
+    cloud, lan = FakeCloud(errors.DeviceOffline("the device is offline")), FakeLan(**{"192_0_2_11": {"ok": 1}})
+    addresses = book(tmp_path, [], [], ticks=lambda: now[0])
+    router = Router("auto", cloud=cloud, lan=lan, addresses=addresses)
+
+    assert isinstance(fail(router, KASA), errors.DeviceUnreachable)
+    addresses.answers = [KASA_MOVED]
+    now[0] = REDISCOVER_AFTER - 0.1
+    assert isinstance(fail(router, KASA), errors.DeviceUnreachable)  # the same discovery, still fresh
+    assert len(addresses.discoveries) == 1
+    now[0] = REDISCOVER_AFTER
+    assert send(router, KASA) == ({"ok": 1}, local(KASA_MOVED))
+    assert addresses.discoveries == FALLBACK * 2
 
 
 # -------------------------------------------------------------------------------- via=local

@@ -103,7 +103,7 @@ class Factory:
         settings = self.settings
         return AddressBook(
             self.lan_cache, targets=settings.discovery_targets, timeout=settings.timeout, host=host, at=at,
-            log=self.log,
+            log=self.log, ticks=self.ticks,
         )
 
     @asynccontextmanager
