@@ -1,14 +1,16 @@
-"""The loops of `watch` and `wait` (tpcloud.watching), in-process on a clock of the test's own.
+"""The loops of `watch` and `wait` (tpcloud.watching), in-process and in virtual time.
 
 The real DeviceService runs each sample's exchange through a fake router that answers from the
 device emulators' state (tests/doubles/devices) and counts, as the real router does, each request
-that went through the cloud. The clock only moves when the loop sleeps (and a little for each
-sample), so an hour of watching takes milliseconds and every sample's time is exact.
+that went through the cloud. The event loop's clock is virtual: when every task waits, it jumps to
+the next one due instead of sleeping, so an hour of watching takes milliseconds and the time of
+every sample is exact, however many devices are followed at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import selectors
 from typing import Any, Callable
 
 import pytest
@@ -25,38 +27,59 @@ from tpcloud.watching import CLOUD_FLOOR, Clock, Condition, Hold, Pace
 
 LOCAL = Route("local", "xor", "192.0.2.10:9999")
 CLOUD = Route("cloud")
-SAMPLE_TAKES = 0.05  # seconds of the test's clock each round of samples takes
+SAMPLE_TAKES = 0.05  # virtual seconds each sample takes
+EPOCH = 1_780_000_000.0  # the wall clock at virtual time 0
 
 
-class FakeClock:
+class _Jumping(selectors.DefaultSelector):
+    """A selector that, asked to wait, moves its loop's clock on by the wait instead."""
+
     def __init__(self) -> None:
-        self.t = 0.0
+        super().__init__()
+        self.loop: "VirtualLoop | None" = None
 
-    def ticks(self) -> float:
-        return self.t
+    def select(self, timeout: float | None = None):
+        if timeout is None:
+            raise RuntimeError("every task waits on something that never comes")
+        self.loop.now += max(0.0, timeout)  # type: ignore[union-attr]
+        return super().select(0)
 
-    def wall(self) -> float:
-        return 1_780_000_000.0 + self.t
 
-    async def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.t += seconds
+class VirtualLoop(asyncio.SelectorEventLoop):
+    def __init__(self) -> None:
+        selector = _Jumping()
+        super().__init__(selector)
+        selector.loop = self
+        self.now = 0.0
 
-    @property
-    def clock(self) -> Clock:
-        return Clock(self.wall, self.ticks, self.sleep)
+    def time(self) -> float:
+        return self.now
+
+
+def virtually(awaitable_of: Callable[[Clock], Any]) -> Any:
+    """Run the coroutine AWAITABLE_OF(clock) in virtual time; its result."""
+    loop = VirtualLoop()
+    clock = Clock(lambda: EPOCH + loop.time(), loop.time, asyncio.sleep)
+    try:
+        return loop.run_until_complete(awaitable_of(clock))
+    finally:
+        loop.close()
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 class Router:
     """Answers from emulators by device id over ROUTES[id] (default LAN); FAILING[id](t) may
     raise instead; BEFORE(t) runs first, so a test changes a device as time goes by."""
 
-    def __init__(self, clock: FakeClock, emulators: dict[str, Any]) -> None:
-        self.clock, self.emulators = clock, emulators
+    def __init__(self, emulators: dict[str, Any]) -> None:
+        self.emulators = emulators
         self.routes: dict[str, Route] = {}
         self.failing: dict[str, Callable[[float], errors.TpcloudError | None]] = {}
         self.before: Callable[[float], None] = lambda t: None
-        self.asked: dict[str, list[float]] = {}  # device id -> times a sample began asking it
+        self.asked: dict[str, list[float]] = {}  # device id -> when each request came
         self.cloud: dict[str, int] = {}
 
     def may_reach(self, device) -> bool:
@@ -66,7 +89,7 @@ class Router:
         return self.cloud.get(device.device_id, 0)
 
     async def send(self, device, request):
-        t = self.clock.t
+        t = now()
         self.before(t)
         self.asked.setdefault(device.device_id, []).append(t)
         route = self.routes.get(device.device_id, LOCAL)
@@ -86,16 +109,11 @@ class NoDevices:
 
 
 class Slow(DeviceService):
-    """The service, each round of samples taking SAMPLE_TAKES on the test's clock."""
-
-    def __init__(self, clock: FakeClock, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._clock = clock
+    """The service, each sample taking SAMPLE_TAKES."""
 
     async def run_each(self, exchanges):
-        outcomes = await super().run_each(exchanges)
-        self._clock.t += SAMPLE_TAKES
-        return outcomes
+        await asyncio.sleep(SAMPLE_TAKES)
+        return await super().run_each(exchanges)
 
 
 def iot(fixture: str, alias: str) -> tuple[Target, IotDevice]:
@@ -112,20 +130,19 @@ def tapo(fixture: str, alias: str) -> tuple[Target, SmartDevice]:
 
 @pytest.fixture
 def home(tmp_path):
-    clock = FakeClock()
     kettle, kettle_emulator = iot("HS110(EU)_4.0_1.0.4.json", "Kettle")  # a meter in mW units
     lamp, lamp_emulator = iot("HS103(US)_2.1_1.1.4.json", "Desk Lamp")  # no meter
     plug, plug_emulator = tapo("P110(EU)_1.0_1.2.3.json", "Living Room")  # a Tapo meter
-    router = Router(clock, {t.device.device_id: e for t, e in
-                            ((kettle, kettle_emulator), (lamp, lamp_emulator), (plug, plug_emulator))})
-    service = Slow(clock, source=NoDevices(), router=router, cache=DeviceCache(tmp_path, ttl=60),
+    router = Router({t.device.device_id: e for t, e in
+                     ((kettle, kettle_emulator), (lamp, lamp_emulator), (plug, plug_emulator))})
+    service = Slow(source=NoDevices(), router=router, cache=DeviceCache(tmp_path, ttl=60),
                    addresses=AddressBook(LanCache(tmp_path), targets=("192.0.2.255",), timeout=1.0))
 
     class Home:
         pass
 
     h = Home()
-    h.clock, h.router, h.service = clock, router, service
+    h.router, h.service = router, service
     h.kettle, h.lamp, h.plug = kettle, lamp, plug
     h.emulators = {"Kettle": kettle_emulator, "Desk Lamp": lamp_emulator, "Living Room": plug_emulator}
     return h
@@ -139,9 +156,10 @@ class Seen:
         self.failures: list[errors.TpcloudError] = []
         self.slowed: list[str] = []
         self.waited: list[tuple[watching.Sample | None, errors.TpcloudError | None]] = []
+        self.ended = 0.0
 
     def hooks(self) -> dict[str, Any]:
-        return {"failed": self.failures.append, "slowed": lambda t: self.slowed.append(t.full_name)}
+        return {"failed": self.failures.append, "slowed": self.slowed.append}
 
     def of(self, name: str) -> list[watching.Sample]:
         return [s for s in self.samples if s.target.full_name == name]
@@ -149,16 +167,39 @@ class Seen:
 
 def watch(h, targets, *, interval=5.0, count=None, span=None) -> tuple[int, Seen]:
     seen = Seen()
-    code = asyncio.run(watching.watch(h.service, targets, interval=interval, count=count, span=span,
-                                      clock=h.clock.clock, show=seen.samples.append, **seen.hooks()))
-    return code, seen
+
+    async def run(clock: Clock) -> int:
+        code = await watching.watch(h.service, targets, interval=interval, count=count, span=span, clock=clock,
+                                    show=seen.samples.append, **seen.hooks())
+        seen.ended = now()
+        return code
+
+    return virtually(run), seen
 
 
 def wait(h, target, condition, *, hold=0.0, timeout=3600.0, interval=10.0) -> Seen:
     seen = Seen()
-    asyncio.run(watching.wait(h.service, target, condition, hold=hold, timeout=timeout, interval=interval,
-                              clock=h.clock.clock, seen=lambda s, e: seen.waited.append((s, e)), **seen.hooks()))
+
+    async def run(clock: Clock) -> None:
+        try:
+            await watching.wait(h.service, target, condition, hold=hold, timeout=timeout, interval=interval,
+                                clock=clock, seen=lambda s, e: seen.waited.append((s, e)), **seen.hooks())
+        finally:
+            seen.ended = now()
+
+    seen.run = lambda: virtually(run)
     return seen
+
+
+def waited(h, target, condition, **kwargs) -> Seen:
+    seen = wait(h, target, condition, **kwargs)
+    seen.run()
+    return seen
+
+
+def at(sample: watching.Sample) -> float:
+    """When SAMPLE's reply came, in virtual seconds."""
+    return round(sample.at - EPOCH, 3)
 
 
 # -- the pieces ----------------------------------------------------------------------------------
@@ -230,32 +271,46 @@ def test_watch_samples_each_target_count_times_at_the_interval(home):
     code, seen = watch(home, [home.kettle, home.lamp, home.plug], interval=5, count=3)
     assert code == 0 and seen.failures == [] and seen.slowed == []
     kettle = seen.of("Kettle")
-    assert [s.at - 1_780_000_000 for s in kettle] == pytest.approx([0, 5, 10], abs=SAMPLE_TAKES)
-    assert [s.power for s in kettle] == [10, 15, 20] and all(s.on for s in kettle)
+    assert [at(s) for s in kettle] == [0.05, 5.05, 10.05]
+    assert [s.power for s in kettle] == [10.05, 15.05, 20.05] and all(s.on for s in kettle)
     assert kettle[0].reading.voltage_v == pytest.approx(230.837)
     lamp = seen.of("Desk Lamp")
     assert len(lamp) == 3 and all(s.reading is None and s.on is not None for s in lamp)
     plug = seen.of("Living Room")
     assert [s.reading.today_kwh for s in plug] == [0.046] * 3
     # the lamp's missing meter was asked about once, not at every sample
-    emeter_asks = [r for r in home.emulators["Desk Lamp"].requests if "emeter" in r]
-    assert len(emeter_asks) == 1
+    assert len([r for r in home.emulators["Desk Lamp"].requests if "emeter" in r]) == 1
+    assert seen.ended == pytest.approx(10.05)  # no wait after the last sample
 
 
 def test_watch_stops_when_its_span_is_over(home):
     code, seen = watch(home, [home.kettle], interval=2, span=9)
-    assert code == 0 and len(seen.samples) == 5  # at 0, 2, 4, 6 and 8 s
-    assert home.clock.t == pytest.approx(9)
+    assert code == 0 and [at(s) for s in seen.samples] == [0.05, 2.05, 4.05, 6.05, 8.05]
+    assert seen.ended == pytest.approx(9)
 
 
 def test_a_target_that_went_through_the_cloud_is_sampled_once_a_minute(home):
     home.router.routes[home.kettle.device.device_id] = CLOUD
     code, seen = watch(home, [home.kettle, home.lamp], interval=5, span=150)
     assert code == 0
-    assert [round(s.at - 1_780_000_000) for s in seen.of("Kettle")] == [0, 60, 120]
-    assert len(seen.of("Desk Lamp")) == 30
+    assert [at(s) for s in seen.of("Kettle")] == [0.05, 60.05, 120.05]
+    assert len(seen.of("Desk Lamp")) == 30  # the LAN keeps its interval
     assert seen.slowed == ["Kettle"]  # said once, not at every sample
     assert len(home.router.asked[home.kettle.device.device_id]) == 3 * 2  # state and reading, each time
+
+
+def test_a_slow_device_holds_up_no_other(home):
+    lamp, answer = home.lamp.device.device_id, home.router.send
+
+    async def send(device, request):
+        if device.device_id == lamp:
+            await asyncio.sleep(4)  # a device that takes 4 s to answer (or to be found)
+        return await answer(device, request)
+
+    home.router.send = send
+    code, seen = watch(home, [home.kettle, home.lamp], interval=1, span=10)
+    assert code == 0 and len(seen.of("Kettle")) == 10
+    assert [at(s) for s in seen.of("Desk Lamp")] == [8.05, 12.1]  # state and meter, 4 s each; then state
 
 
 def test_a_failed_sample_is_reported_and_watching_goes_on(home):
@@ -294,30 +349,30 @@ def test_wait_ends_once_power_has_stayed_below_for_the_hold_and_a_short_dip_does
         kettle.realtime["power_mw"] = 1000 if 30 <= t < 60 or t >= 200 else 60000
 
     home.router.before = power
-    seen = wait(home, home.kettle, Condition(watching.POWER_BELOW, 3), hold=120, interval=10)
-    times = [round(s.at - 1_780_000_000) for s, _ in seen.waited]
-    assert times[-1] == 320 and home.clock.t == pytest.approx(320 + SAMPLE_TAKES)
+    seen = waited(home, home.kettle, Condition(watching.POWER_BELOW, 3), hold=120, interval=10)
+    assert at(seen.waited[-1][0]) == 320.05 and seen.ended == pytest.approx(320.05)
     assert [s.power for s, _ in seen.waited][-14:] == [60] + [1] * 13
 
 
 def test_wait_with_no_hold_ends_at_the_first_sample_that_meets_it(home):
     home.emulators["Kettle"].realtime["power_mw"] = 500
-    seen = wait(home, home.kettle, Condition(watching.POWER_BELOW, 3))
-    assert len(seen.waited) == 1 and home.clock.t == pytest.approx(SAMPLE_TAKES)
+    seen = waited(home, home.kettle, Condition(watching.POWER_BELOW, 3))
+    assert len(seen.waited) == 1 and seen.ended == pytest.approx(SAMPLE_TAKES)
 
 
 def test_wait_times_out_with_its_own_code(home):
+    seen = wait(home, home.kettle, Condition(watching.POWER_BELOW, 3), hold=120, timeout=600)
     with pytest.raises(errors.WaitTimedOut) as caught:
-        wait(home, home.kettle, Condition(watching.POWER_BELOW, 3), hold=120, timeout=600)
+        seen.run()
     assert caught.value.exit_code == 11
     assert str(caught.value) == "Kettle: power below 3 W for 2m 0s did not come within 10m 0s"
-    assert home.clock.t == pytest.approx(600)
+    assert seen.ended == pytest.approx(600)
 
 
 def test_wait_for_a_state_reads_no_meter(home):
     lamp = home.emulators["Desk Lamp"]
     home.router.before = lambda t: lamp.set_state(t >= 25)
-    seen = wait(home, home.lamp, Condition(watching.ON), interval=10)
+    seen = waited(home, home.lamp, Condition(watching.ON), interval=10)
     assert [s.on for s, _ in seen.waited] == [False, False, False, True]
     assert not any("emeter" in r for r in lamp.requests)
 
@@ -325,13 +380,13 @@ def test_wait_for_a_state_reads_no_meter(home):
 def test_wait_offline_counts_an_unreachable_device_and_a_timeout_and_online_the_opposite(home):
     lamp_id = home.lamp.device.device_id
     failures = {20: errors.DeviceUnreachable("cannot connect"), 30: errors.Timeout("did not answer")}
-    home.router.failing[lamp_id] = lambda t: failures.get(round(t)) or (errors.DeviceOffline("gone") if t > 35 else None)
-    seen = wait(home, home.lamp, Condition(watching.OFFLINE), hold=30, interval=10)
+    home.router.failing[lamp_id] = lambda t: failures.get(int(t)) or (errors.DeviceOffline("gone") if t > 35 else None)
+    seen = waited(home, home.lamp, Condition(watching.OFFLINE), hold=30, interval=10)
     assert [type(e).__name__ if e else "ok" for _, e in seen.waited] == [
         "ok", "ok", "DeviceUnreachable", "Timeout", "DeviceOffline", "DeviceOffline"]
-    assert seen.failures == [] and home.clock.t == pytest.approx(50 + SAMPLE_TAKES)
-    home.router.failing[lamp_id] = lambda t: errors.DeviceUnreachable("cannot connect") if t < 80 else None
-    again = wait(home, home.lamp, Condition(watching.ONLINE), interval=10)
+    assert seen.failures == [] and seen.ended == pytest.approx(50 + SAMPLE_TAKES)
+    home.router.failing[lamp_id] = lambda t: errors.DeviceUnreachable("cannot connect") if t < 25 else None
+    again = waited(home, home.lamp, Condition(watching.ONLINE), interval=10)
     assert [e is None for _, e in again.waited] == [False, False, False, True]
     assert again.failures == []  # offline samples: what is waited out, not failures
 
@@ -340,26 +395,28 @@ def test_wait_goes_on_through_a_failure_that_may_pass_and_restarts_the_hold(home
     home.emulators["Kettle"].realtime["power_mw"] = 0
     kettle_id = home.kettle.device.device_id
     home.router.failing[kettle_id] = lambda t: errors.CloudBusy("the cloud is busy") if 25 < t < 35 else None
-    seen = wait(home, home.kettle, Condition(watching.POWER_BELOW, 3), hold=60, interval=10)
-    assert len(seen.failures) == 1 and round(seen.waited[-1][0].at - 1_780_000_000) == 100
+    seen = waited(home, home.kettle, Condition(watching.POWER_BELOW, 3), hold=60, interval=10)
+    assert [str(e) for e in seen.failures] == ["Kettle: the cloud is busy"]
+    assert at(seen.waited[-1][0]) == 100.05  # 60 s from the sample after the failure at 30 s
 
 
 @pytest.mark.parametrize("failure", [errors.AuthError("credentials refused"), errors.DeviceNotBound("not bound")])
 def test_wait_ends_at_once_on_a_failure_waiting_cannot_mend(home, failure):
     home.router.failing[home.kettle.device.device_id] = lambda t: failure
+    seen = wait(home, home.kettle, Condition(watching.POWER_BELOW, 3), hold=60)
     with pytest.raises(type(failure)):
-        wait(home, home.kettle, Condition(watching.POWER_BELOW, 3), hold=60)
-    assert home.clock.t == pytest.approx(SAMPLE_TAKES)
+        seen.run()
+    assert seen.ended == pytest.approx(SAMPLE_TAKES)
 
 
 def test_wait_for_power_on_a_device_without_a_meter_fails_at_once(home):
     with pytest.raises(errors.DeviceError, match="Desk Lamp: the device has no energy meter"):
-        wait(home, home.lamp, Condition(watching.POWER_ABOVE, 10))
+        waited(home, home.lamp, Condition(watching.POWER_ABOVE, 10))
 
 
 def test_wait_through_the_cloud_samples_once_a_minute(home):
     home.router.routes[home.kettle.device.device_id] = CLOUD
     home.emulators["Kettle"].realtime["power_mw"] = 0
-    seen = wait(home, home.kettle, Condition(watching.POWER_BELOW, 3), hold=120, interval=10)
-    assert [round(s.at - 1_780_000_000) for s, _ in seen.waited] == [0, 60, 120]
+    seen = waited(home, home.kettle, Condition(watching.POWER_BELOW, 3), hold=120, interval=10)
+    assert [at(s) for s, _ in seen.waited] == [0.05, 60.05, 120.05]
     assert seen.slowed == ["Kettle"]

@@ -11,7 +11,6 @@ Time comes from a ``Clock`` (the Factory's), so tests run these loops on a clock
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -253,45 +252,49 @@ def _sample_of(outcome: "Outcome") -> Sample:
 async def watch(
     service: "DeviceService", targets: Sequence["Target"], *, interval: float, count: int | None,
     span: float | None, clock: Clock, show: Callable[[Sample], None],
-    failed: Callable[[errors.TpcloudError], None], slowed: Callable[["Target"], None],
+    failed: Callable[[errors.TpcloudError], None], slowed: Callable[[str], None],
 ) -> int:
-    """Sample every target each INTERVAL (the cloud: each minute) until each has had COUNT samples
-    or SPAN seconds have passed (neither: until interrupted). SHOW each sample and report each
-    failure as it comes (FAILED); SLOWED the first time the cloud rule slows a target down.
+    """Sample every target each INTERVAL (through the cloud: each minute) until each has had
+    COUNT samples or SPAN seconds have passed (neither: until interrupted). SHOW each sample and
+    report each failure as it comes (FAILED); SLOWED(name) the first time the cloud rule slows a
+    device.
 
-    The exit code: 0 when every target answered at least once, else the first failure's of the
-    first target that never did.
+    Each device keeps its own pace, so one that is slow to answer (or to be found) holds up no
+    other; the targets of one device (outlets of a strip) are sampled together, as the device
+    takes one request at a time. The exit code: 0 when every target answered at least once, else
+    the first failure's of the first target that never did.
     """
-    start = clock.ticks()
-    end = start + span if span is not None else math.inf
-    due = dict.fromkeys(targets, start)
-    taken = dict.fromkeys(targets, 0)
+    import asyncio
+
+    end = clock.ticks() + span if span is not None else math.inf
     first_failure: dict[Target, errors.TpcloudError] = {}
     answered: set[Target] = set()
-    noted: set[Target] = set()
     pace = Pace(interval)
     exchange = measuring(clock, state=True, power=True, unmetered=set())
+    by_device: dict[str, list[Target]] = {}
+    for target in targets:
+        by_device.setdefault(target.device.device_id, []).append(target)
 
-    def wanted() -> list["Target"]:
-        return [t for t in targets if count is None or taken[t] < count]
+    async def follow(group: list["Target"]) -> None:
+        taken, noted = 0, False
+        while (began := clock.ticks()) < end and (count is None or taken < count):
+            results = await _sample(service, group, exchange)
+            taken += 1
+            cloud = any(asked for _, asked in results)
+            if pace.slowed(cloud) and not noted:
+                noted = True
+                slowed(group[0].full_name if len(group) == 1 else group[0].device.alias)
+            for outcome, _ in results:
+                if outcome.error is not None:
+                    first_failure.setdefault(outcome.target, outcome.error)
+                    failed(outcome.error)
+                else:
+                    answered.add(outcome.target)
+                    show(_sample_of(outcome))
+            if count is None or taken < count:
+                await clock.sleep(max(0.0, min(pace.next(began, cloud), end) - clock.ticks()))
 
-    while (now := clock.ticks()) < end and wanted():
-        ready = [t for t in wanted() if due[t] <= now]
-        for outcome, cloud in await _sample(service, ready, exchange) if ready else []:
-            target = outcome.target
-            taken[target] += 1
-            due[target] = pace.next(now, cloud)
-            if pace.slowed(cloud) and target not in noted:
-                noted.add(target)
-                slowed(target)
-            if outcome.error is not None:
-                first_failure.setdefault(target, outcome.error)
-                failed(outcome.error)
-            else:
-                answered.add(target)
-                show(_sample_of(outcome))
-        if wanted():
-            await clock.sleep(max(0.0, min(min(due[t] for t in wanted()), end) - clock.ticks()))
+    await asyncio.gather(*(follow(group) for group in by_device.values()))
     never = [first_failure[t] for t in targets if t not in answered and t in first_failure]
     return never[0].exit_code if never else 0
 
@@ -299,17 +302,17 @@ async def watch(
 async def wait(
     service: "DeviceService", target: "Target", condition: Condition, *, hold: float, timeout: float,
     interval: float, clock: Clock, seen: Callable[[Sample | None, errors.TpcloudError | None], None],
-    failed: Callable[[errors.TpcloudError], None], slowed: Callable[["Target"], None],
+    failed: Callable[[errors.TpcloudError], None], slowed: Callable[[str], None],
 ) -> None:
     """Sample TARGET each INTERVAL (the cloud: each minute) until CONDITION has held for HOLD
-    seconds, telling SEEN of each sample; WaitTimedOut when TIMEOUT seconds pass first.
+    seconds, telling SEEN of each sample (for --offline and --online, of each time the device
+    was not reached too); WaitTimedOut when TIMEOUT seconds pass first.
 
     A failure that is not an offline sample breaks the hold: FAILED reports it and waiting goes
     on, unless waiting cannot mend it (FINAL: the login, the name, a device that refuses, such as
     one without a meter), which ends the wait with it.
     """
-    start = clock.ticks()
-    end = start + timeout
+    end = clock.ticks() + timeout
     held, pace = Hold(hold), Pace(interval)
     exchange = measuring(clock, state=not condition.needs_power, power=condition.needs_power)
     noted = False
@@ -319,17 +322,18 @@ async def wait(
         sample = _sample_of(outcome) if error is None else None
         if isinstance(error, FINAL):
             raise error
-        seen(sample, error)
-        if error is not None and not (condition.kind in (OFFLINE, ONLINE) and isinstance(error, UNREACHABLE)):
+        if error is None or (condition.kind in (OFFLINE, ONLINE) and isinstance(error, UNREACHABLE)):
+            seen(sample, error)
+        else:
             failed(error)
         if held.observe(now, condition.met(sample, error)):
             return
         if pace.slowed(cloud) and not noted:
             noted = True
-            slowed(target)
+            slowed(target.full_name)
         await clock.sleep(max(0.0, min(pace.next(now, cloud), end) - clock.ticks()))
-    spell = f" for {duration(round(hold))}" if hold else ""
-    raise errors.WaitTimedOut(f"{target.full_name}: {condition}{spell} did not come within {duration(round(timeout))}")
+    spell = f" for {duration(int(hold))}" if hold else ""
+    raise errors.WaitTimedOut(f"{target.full_name}: {condition}{spell} did not come within {duration(int(timeout))}")
 
 
 async def interruptible(work: Awaitable[Any]) -> Any:
