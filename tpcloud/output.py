@@ -148,12 +148,16 @@ def json_line(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _time_of_day(at: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(at).strftime("%H:%M:%S")
+
+
 def sample_text(sample: Any) -> str:
     """`12:00:05 Kettle: on, 61.8 W, 230.8 V, 0.451 A; today 0.120 kWh, ...` (the reading as
     `energy` shows it); a device without a meter `12:00:05 Desk Lamp: on`."""
-    import datetime
-
-    when = datetime.datetime.fromtimestamp(sample.at).strftime("%H:%M:%S")
+    when = _time_of_day(sample.at)
     name = sample.target.full_name
     parts = [onoff(sample.on)] if sample.on is not None else []
     if sample.reading is not None:
@@ -163,10 +167,7 @@ def sample_text(sample: Any) -> str:
 
 def unreached_text(name: str, at: float, error: TpcloudError) -> str:
     """`12:00:05 Washer: offline (cannot connect to ...)`: a sample of `wait --offline|--online`."""
-    import datetime
-
-    when = datetime.datetime.fromtimestamp(at).strftime("%H:%M:%S")
-    return f"{when} {name}: offline ({error.message.removeprefix(f'{name}: ')})"
+    return f"{_time_of_day(at)} {name}: offline ({error.message.removeprefix(f'{name}: ')})"
 
 
 def waited_text(name: str, condition: Any, hold: int) -> str:
