@@ -13,7 +13,7 @@ import typer
 
 from tpcloud import errors
 from tpcloud.cli.common import (
-    HOST_OPTION, JSON_OPTION, NAME_ARGUMENT, NAMES_ARGUMENT, VIA_OPTION, Via, report, run, show, usage_failure,
+    HOST_OPTION, NAME_ARGUMENT, NAMES_ARGUMENT, VIA_OPTION, Via, report, run, show, usage_failure,
 )
 from tpcloud.factory import Factory
 from tpcloud.output import error_line
