@@ -25,3 +25,12 @@ def test_the_help_epilog_is_made_from_the_table():
     assert EXIT_CODES_HELP.startswith("Exit codes: 0 ok, 1 unexpected error, 2 bad usage or input, ")
     for code, meaning in errors.EXIT_CODES.items():
         assert f"{code} {meaning}" in EXIT_CODES_HELP
+
+
+def test_the_readme_table_lists_every_exit_code():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Exit codes and errors", 1)[1].split("\n## ", 1)[0]
+    listed = [int(line.split("|")[1]) for line in section.splitlines() if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
+    assert listed == list(errors.EXIT_CODES)

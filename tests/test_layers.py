@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tpcloud"
 # Top first. A module belongs to the layer of the longest name that is a prefix of its own.
 LAYERS: list[tuple[str, ...]] = [
     ("tpcloud.cli", "tpcloud.__main__"),
-    ("tpcloud.doctor", "tpcloud.completion"),
+    ("tpcloud.doctor", "tpcloud.completion", "tpcloud.watching"),
     ("tpcloud.output", "tpcloud.metrics"),
     ("tpcloud.factory",),
     ("tpcloud.service",),

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tpcloud import errors
-from tpcloud.addresses import FALLBACK_DISCOVERY_TIMEOUT, AddressBook
+from tpcloud.addresses import FALLBACK_DISCOVERY_TIMEOUT, REDISCOVER_AFTER, AddressBook
 from tpcloud.cache import LanCache
 from tpcloud.devices import Device
 from tpcloud.lan.discovery import Found
@@ -248,6 +248,25 @@ def test_stale_cached_address_then_cloud_miss_then_lan_at_discovered_address(tmp
     assert len(cloud.calls) == 1
 
 
+def test_the_router_counts_each_devices_requests_through_the_cloud_answered_or_not(tmp_path):
+    # `watch` and `wait` keep the cloud to one sample a minute by this count: a LAN answer after a
+    # cloud miss still asked the cloud.
+    cloud = FakeCloud(errors.DeviceOffline("the device is offline"))
+    lan = FakeLan(**{"192_0_2_10": {"ok": 1}, "192_0_2_11": {"ok": 1}, "192_0_2_20": {"ok": 1}})
+    router = Router("auto", cloud=cloud, lan=lan, addresses=book(tmp_path, [KASA_CACHED, TAPO_CACHED], [KASA_MOVED]))
+
+    send(router, KASA)
+    send(router, TAPO)
+    assert (router.cloud_asks(KASA), router.cloud_asks(TAPO)) == (0, 0)
+    lan.by_host["192.0.2.10"] = errors.DeviceUnreachable("refused")
+    assert send(router, KASA) == ({"ok": 1}, local(KASA_MOVED))
+    assert router.cloud_asks(KASA) == 1
+    forced = Router("cloud", cloud=FakeCloud(), lan=lan, addresses=book(tmp_path))
+    send(forced, KASA)
+    send(forced, KASA)
+    assert (forced.cloud_asks(KASA), forced.cloud_asks(TAPO)) == (2, 0)
+
+
 def test_cloud_errors_that_are_not_misses_are_final(tmp_path):
     refused = errors.RateLimited("the cloud is throttling this account")
     cloud, lan, addresses = FakeCloud(refused), FakeLan(), book(tmp_path, [], [KASA_MOVED])
@@ -365,6 +384,23 @@ def test_one_fallback_discovery_serves_every_device_of_a_command(tmp_path):
 
     assert asyncio.run(both()) == [({"ok": 1}, local(KASA_MOVED)), ({"ok": 2}, local(TAPO_MOVED))]
     assert addresses.discoveries == FALLBACK
+
+
+def test_a_command_that_runs_for_long_discovers_again_after_a_while(tmp_path):
+    # `watch` and `wait` run for hours: a device switched off when discovery ran may come back.
+    now = [0.0]
+    cloud, lan = FakeCloud(errors.DeviceOffline("the device is offline")), FakeLan(**{"192_0_2_11": {"ok": 1}})
+    addresses = book(tmp_path, [], [], ticks=lambda: now[0])
+    router = Router("auto", cloud=cloud, lan=lan, addresses=addresses)
+
+    assert isinstance(fail(router, KASA), errors.DeviceUnreachable)
+    addresses.answers = [KASA_MOVED]
+    now[0] = REDISCOVER_AFTER - 0.1
+    assert isinstance(fail(router, KASA), errors.DeviceUnreachable)  # the same discovery, still fresh
+    assert len(addresses.discoveries) == 1
+    now[0] = REDISCOVER_AFTER
+    assert send(router, KASA) == ({"ok": 1}, local(KASA_MOVED))
+    assert addresses.discoveries == FALLBACK * 2
 
 
 # -------------------------------------------------------------------------------- via=local

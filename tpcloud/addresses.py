@@ -3,12 +3,13 @@
 What discovery learns is kept in the LAN cache (``lan.json``); a device of the account is matched
 to an entry by its MAC (or, for XOR replies, its deviceId). The book also knows the address
 ``--host`` names, and runs at most one fallback discovery per command, shared by every device
-that needs it.
+that needs it (a command that runs for long, `watch` or `wait`, one each REDISCOVER_AFTER).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 # The discovery run when a device's address is unknown or stale, and `--host` asked how it talks.
 FALLBACK_DISCOVERY_TIMEOUT = 2.0
+# Seconds after which a command still running discovers again for a device it cannot find: one
+# switched off may come back.
+REDISCOVER_AFTER = 10.0
 
 
 def parse_host(value: str) -> tuple[str, int | None]:
@@ -51,16 +55,20 @@ class AddressBook:
         host: str | None = None,
         at: Found | None = None,
         log: Callable[[str], None] = lambda _line: None,
+        ticks: Callable[[], float] = time.monotonic,
     ) -> None:
         """HOST: the address `--host` gave (HOST or HOST:PORT); AT: an address already known
-        (`doctor` checks a device there); either pins the command to one device."""
+        (`doctor` checks a device there); either pins the command to one device. TICKS: the
+        clock REDISCOVER_AFTER is counted by."""
         self._cache = cache
         self.targets = targets
         self._timeout = min(timeout, FALLBACK_DISCOVERY_TIMEOUT)
         self._host = parse_host(host) if host else None
         self._at = at
         self._log = log
-        self._fallback: "asyncio.Task[list[Found]] | None" = None
+        self._ticks = ticks
+        self._fallback: "asyncio.Future[list[Found]] | None" = None
+        self._fallback_began = 0.0
         self._entries: list[Found] | None = None  # lan.json as read, until discovery changes it
 
     @property
@@ -116,8 +124,12 @@ class AddressBook:
         return again if again is not None else await self.find(device)
 
     async def find(self, device: "Device") -> Found | None:
-        """DEVICE's answer to discovery; one discovery serves all the devices of a command."""
-        if self._fallback is None:
+        """DEVICE's answer to discovery; one discovery serves all the devices of a command (of each
+        REDISCOVER_AFTER seconds of it)."""
+        stale = self._fallback is not None and self._fallback.done() and (
+            self._ticks() - self._fallback_began >= REDISCOVER_AFTER)
+        if self._fallback is None or stale:
+            self._fallback_began = self._ticks()
             self._fallback = asyncio.ensure_future(self.discover(None, self._timeout))
         return next((f for f in await self._fallback if matches(device, f)), None)
 

@@ -163,6 +163,15 @@ class SecretStoreError(TpcloudError):
     exit_code = 9
 
 
+class WaitTimedOut(TpcloudError):
+    """`tpcloud wait` reached its --timeout before the condition had held for --for.
+
+    Not a failure of anything: a script tells "not yet" from "could not look" by its own code.
+    """
+
+    exit_code = 11
+
+
 EXIT_INTERRUPTED = 130
 
 # What each exit code means, in code order: the table `tpcloud --help` states (the README's
@@ -179,5 +188,6 @@ EXIT_CODES: dict[int, str] = {
     8: "cloud or protocol error",
     9: "secret store problem",
     10: "a 2-step verification code was sent (finish with `login --code`)",
+    11: "waited until --timeout, and the condition did not come",
     EXIT_INTERRUPTED: "interrupted",
 }

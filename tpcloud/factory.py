@@ -1,6 +1,6 @@
 """Everything a command needs from the outside world, made in one place.
 
-Commands get their settings, streams, clock, secret store, caches, the account and the device
+Commands get their settings, streams, clocks, secret store, caches, the account and the device
 service from a ``Factory`` instead of reaching for globals, so a test (or another front end)
 builds one with its own environment and streams. This is where the layers are wired together:
 the service gets a router, the router its routes and the address book. Expensive pieces are made
@@ -14,7 +14,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, AsyncIterator, Callable, Mapping, TextIO
+from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable, Mapping, TextIO
 
 from tpcloud.config import Settings
 from tpcloud.redact import Redactor
@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from tpcloud.service import DeviceService
 
 
+async def _sleep(seconds: float) -> None:
+    import asyncio  # not at start-up: `tpcloud --help` loads no event loop
+
+    await asyncio.sleep(seconds)
+
+
 @dataclass
 class Factory:
     env: Mapping[str, str]
@@ -39,6 +45,9 @@ class Factory:
     verbose: bool = False
     debug: bool = False
     clock: Callable[[], float] = time.time
+    # For intervals and deadlines (`watch`, `wait`): a clock that never jumps, and a pause by it.
+    ticks: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = _sleep
     redactor: Redactor = field(default_factory=Redactor)
 
     @cached_property
@@ -94,7 +103,7 @@ class Factory:
         settings = self.settings
         return AddressBook(
             self.lan_cache, targets=settings.discovery_targets, timeout=settings.timeout, host=host, at=at,
-            log=self.log,
+            log=self.log, ticks=self.ticks,
         )
 
     @asynccontextmanager

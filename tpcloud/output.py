@@ -140,6 +140,41 @@ def error_line(exc: TpcloudError) -> str:
     return f"tpcloud: {text}" + (f" ({exc.hint})" if exc.hint else "")
 
 
+# -- watch and wait: samples are tpcloud.watching values ------------------------------------------
+
+
+def json_line(value: Any) -> str:
+    """VALUE as one line of JSON (NDJSON: `watch --json` prints one object per sample)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _time_of_day(at: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(at).strftime("%H:%M:%S")
+
+
+def sample_text(sample: Any) -> str:
+    """`12:00:05 Kettle: on, 61.8 W, 230.8 V, 0.451 A; today 0.120 kWh, ...` (the reading as
+    `energy` shows it); a device without a meter `12:00:05 Desk Lamp: on`."""
+    when = _time_of_day(sample.at)
+    name = sample.target.full_name
+    parts = [onoff(sample.on)] if sample.on is not None else []
+    if sample.reading is not None:
+        parts.append(reading_text(name, sample.reading).removeprefix(f"{name}: "))
+    return f"{when} {name}: " + ", ".join(parts)
+
+
+def unreached_text(name: str, at: float, error: TpcloudError) -> str:
+    """`12:00:05 Washer: offline (cannot connect to ...)`: a sample of `wait --offline|--online`."""
+    return f"{_time_of_day(at)} {name}: offline ({error.message.removeprefix(f'{name}: ')})"
+
+
+def waited_text(name: str, condition: Any, hold: int) -> str:
+    """`Washer: power below 3 W for 2m 0s`: what `wait` saw before it returned."""
+    return f"{name}: {condition}" + (f" for {duration(hold)}" if hold else "")
+
+
 # -- capabilities (light, energy, led): results are tpcloud.capabilities values ------------------
 
 

@@ -114,6 +114,7 @@ class Router:
         self._cloud = cloud
         self._lan = lan
         self._addresses = addresses
+        self._cloud_asks: dict[str, int] = {}
 
     def may_reach(self, device: "Device") -> bool:
         """Whether asking DEVICE something is worth a try without discovery (the device list
@@ -123,10 +124,19 @@ class Router:
         by_cloud = self.via != "local" and device.dialect == "iot" and device.online
         return by_cloud or (self.via != "cloud" and self._addresses.cached(device) is not None)
 
+    def cloud_asks(self, device: "Device") -> int:
+        """How many requests about DEVICE went to the cloud so far, answered or not: `watch` and
+        `wait` ask the cloud about a device at most once a minute."""
+        return self._cloud_asks.get(device.device_id, 0)
+
+    async def _through_cloud(self, device: "Device", request: dict[str, Any]) -> Reply:
+        self._cloud_asks[device.device_id] = self.cloud_asks(device) + 1
+        return await self._cloud.send(device, request)
+
     async def send(self, device: "Device", request: dict[str, Any]) -> Reply:
         """REQUEST's reply from DEVICE, and the route that carried it."""
         if self.via == "cloud":
-            return await self._cloud.send(device, request)
+            return await self._through_cloud(device, request)
         failures: list[tuple[str, errors.TpcloudError]] = []
         tried: list[Found] = []
         known = await self._addresses.known(device)
@@ -144,7 +154,7 @@ class Router:
                         return reply
         if self.via == "auto" and device.dialect == "iot":
             try:
-                return await self._cloud.send(device, request)
+                return await self._through_cloud(device, request)
             except CLOUD_MISSES as exc:
                 failures.append(("cloud", exc))
         found = await self._addresses.find(device)

@@ -45,6 +45,8 @@ class Routing(Protocol):
 
     def may_reach(self, device: Device) -> bool: ...
 
+    def cloud_asks(self, device: Device) -> int: ...
+
     async def send(self, device: Device, request: dict[str, Any]) -> "Reply": ...
 
 
@@ -184,6 +186,10 @@ class DeviceService:
             return device.with_outlets(dialects.for_device(device).outlets_of(info, device.device_id))
 
         return list(await asyncio.gather(*(lookup(d) for d in devices)))
+
+    def cloud_asks(self, device: Device) -> int:
+        """How many requests about DEVICE this command has sent through the cloud."""
+        return self._router.cloud_asks(device)
 
     def lan_addresses(self, devices: list[Device]) -> dict[str, "Found"]:
         """Each device's last known LAN address, by deviceId."""
