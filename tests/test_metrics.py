@@ -9,13 +9,13 @@ import json
 from prometheus_client.parser import text_string_to_metric_families
 
 from tpcloud.capabilities.energy import Reading
-from tpcloud.capabilities.sample import Sample
+from tpcloud.capabilities.sample import Measured
 from tpcloud.metrics import Point, influx, ndjson, prometheus
 
 AWKWARD = 'Mum\'s "big" lamp, \\ kitchen\nline two'
 
 
-def point(name: str = AWKWARD, sample: Sample | None = Sample(True, Reading(12.5, 230.1, 0.05, 0.2, 3.0, 41.0))) -> Point:
+def point(name: str = AWKWARD, sample: Measured | None = Measured(0, True, Reading(12.5, 230.1, 0.05, 0.2, 3.0, 41.0))) -> Point:
     return Point(name=name, model="HS110(EU)", outlet="", device_id="8006AB", route="local" if sample else "none",
                  sample=sample, error=None if sample else "no route worked")
 
@@ -31,7 +31,7 @@ def test_prometheus_labels_are_escaped_and_parse_back():
 
 
 def test_a_reading_without_some_figures_has_no_series_for_them():
-    text = prometheus([point("Tapo", Sample(False, Reading(0.0, None, None, 0.1, 0.5, None)))], now=0)
+    text = prometheus([point("Tapo", Measured(0, False, Reading(0.0, None, None, 0.1, 0.5, None)))], now=0)
     names = {f.name for f in text_string_to_metric_families(text)}
     assert names == {"tplink_up", "tplink_on", "tplink_power_watts", "tplink_energy_today_kwh", "tplink_energy_month_kwh"}
 

@@ -28,14 +28,14 @@ FORMATS = ("prom", "influx", "ndjson")
 @dataclass(frozen=True)
 class Point:
     """One target's share of a pass: who it is, how it was reached, and what it said (SAMPLE:
-    a ``capabilities.sample.Sample``, None when it did not answer; ERROR then says why)."""
+    what was measured, None when it did not answer; ERROR then says why)."""
 
     name: str
     model: str
     outlet: str
     device_id: str
     route: str
-    sample: Any = None
+    sample: Any = None  # a capabilities.sample.Measured
     error: str | None = None
 
     def labels(self) -> dict[str, str]:

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from tpcloud import errors
+from tpcloud.capabilities.sample import measuring
 from tpcloud.output import duration
 
 if TYPE_CHECKING:
-    from tpcloud.capabilities import Exchange, Send
+    from tpcloud.capabilities import Exchange
     from tpcloud.capabilities.energy import Reading
+    from tpcloud.capabilities.sample import Measured
     from tpcloud.devices import Target
     from tpcloud.routes import Route
     from tpcloud.service import DeviceService, Outcome
@@ -49,16 +51,6 @@ class Clock:
     wall: Callable[[], float]
     ticks: Callable[[], float]
     sleep: Callable[[float], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Measured:
-    """What one sample read: when its reply came (wall clock), on or off, and the meter's reading
-    (None where it was not asked for, or the device has no meter)."""
-
-    at: float
-    on: bool | None
-    reading: "Reading | None"
 
 
 @dataclass(frozen=True)
@@ -200,41 +192,6 @@ def condition_from(*, below: float | None, above: float | None, state: str | Non
     return given[0]
 
 
-def _no_meter(exc: errors.DeviceError) -> bool:
-    from tpcloud.capabilities.energy import WHAT
-
-    return exc.message == f"the device has no {WHAT}"
-
-
-def measuring(clock: Clock, *, state: bool, power: bool, unmetered: set["Target"] | None = None) -> "Exchange[Measured]":
-    """A sample's exchange: the target's STATE (on when any outlet of a strip named whole is) and
-    its meter's reading (POWER). A target found to have no meter is added to UNMETERED and asked
-    its state alone from then on; without UNMETERED, no meter is the error it is."""
-    import datetime
-
-    from tpcloud import dialects
-    from tpcloud.capabilities.energy import reading
-
-    async def run(target: "Target", send: "Send") -> Measured:
-        on = None
-        if state:
-            dialect = dialects.for_device(target.device)
-            facts = dialect.summary(target.device, await dialect.read_state(send, target.outlet), target.outlet)
-            outlets = facts.get("outlets")
-            on = any(o["on"] for o in outlets) if outlets else bool(facts["on"])
-        now = None
-        if power and not (unmetered is not None and target in unmetered):
-            try:
-                now = await reading(datetime.date.fromtimestamp(clock.wall()))(target, send)
-            except errors.DeviceError as exc:
-                if unmetered is None or not _no_meter(exc):
-                    raise
-                unmetered.add(target)
-        return Measured(clock.wall(), on, now)
-
-    return run
-
-
 async def _sample(service: "DeviceService", targets: Sequence["Target"],
                   exchange: "Exchange[Measured]") -> list[tuple["Outcome", bool]]:
     """Each target's outcome (a Done with what was Measured), all at once, and whether its device
@@ -270,7 +227,7 @@ async def watch(
     first_failure: dict[Target, errors.TpcloudError] = {}
     answered: set[Target] = set()
     pace = Pace(interval)
-    exchange = measuring(clock, state=True, power=True, unmetered=set())
+    exchange = measuring(clock.wall, state=True, power=True, unmetered=set())
     by_device: dict[str, list[Target]] = {}
     for target in targets:
         by_device.setdefault(target.device.device_id, []).append(target)
@@ -314,7 +271,7 @@ async def wait(
     """
     end = clock.ticks() + timeout
     held, pace = Hold(hold), Pace(interval)
-    exchange = measuring(clock, state=not condition.needs_power, power=condition.needs_power)
+    exchange = measuring(clock.wall, state=not condition.needs_power, power=condition.needs_power)
     noted = False
     while (now := clock.ticks()) < end:
         [(outcome, cloud)] = await _sample(service, [target], exchange)

@@ -1,42 +1,56 @@
 """One look at a device or outlet: whether it is on, and what its meter reads where it has one.
 
-What `metrics` collects from every device in one pass: a plug without a meter still says it is
-up and whether it is on, so a dead plug and an idle one are told apart.
+`watch` and `wait` take one per sample, `metrics` one per device and pass: a plug without a
+meter still says whether it is on, so a dead plug and an idle one are told apart.
 """
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Callable
 
 from tpcloud import dialects
 from tpcloud.capabilities import Send, energy
 from tpcloud.devices import Target
 from tpcloud.errors import NotSupported
 
+if TYPE_CHECKING:
+    from tpcloud.capabilities import Exchange
+
 
 @dataclass(frozen=True)
-class Sample:
-    """ON, and the meter's READING (None for a device without a meter)."""
+class Measured:
+    """What one look read: when its reply came (AT, wall clock), ON (None where the state was not
+    asked), and the meter's READING (None where it was not asked, or there is no meter)."""
 
-    on: bool
+    at: float
+    on: bool | None
     reading: energy.Reading | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"on": self.on, "meter": None if self.reading is None else self.reading.to_dict()}
 
+def measuring(wall: Callable[[], float], *, state: bool = True, power: bool = True,
+              unmetered: set[Target] | None = None) -> "Exchange[Measured]":
+    """The exchange: the target's STATE (on when any outlet of a strip named whole is) and its
+    meter's reading (POWER), stamped by WALL. Given UNMETERED, a target found to have no meter
+    reads None, is added to it, and is asked its state alone from then on; without it, no meter
+    is the error it is."""
 
-def sample(today: datetime.date):
-    """The exchange: the state, then the meter (TODAY: which day is "today" for its energy)."""
-
-    async def run(target: Target, send: Send) -> Sample:
-        dialect = dialects.for_device(target.device)
-        on = dialect.is_on(await dialect.read_state(send, target.outlet), target.outlet)
-        try:
-            reading = await energy.reading(today)(target, send)
-        except NotSupported:
-            reading = None
-        return Sample(on, reading)
+    async def run(target: Target, send: Send) -> Measured:
+        on = None
+        if state:
+            dialect = dialects.for_device(target.device)
+            facts = dialect.summary(target.device, await dialect.read_state(send, target.outlet), target.outlet)
+            outlets = facts.get("outlets")
+            on = any(o["on"] for o in outlets) if outlets else bool(facts["on"])
+        now = None
+        if power and not (unmetered is not None and target in unmetered):
+            try:
+                now = await energy.reading(datetime.date.fromtimestamp(wall()))(target, send)
+            except NotSupported:
+                if unmetered is None:
+                    raise
+                unmetered.add(target)
+        return Measured(wall(), on, now)
 
     return run

@@ -39,9 +39,7 @@ def metrics(
     A device that does not answer is `tplink_up 0` (exit 0 all the same: a dead plug is data;
     -v says why it did not answer). Labels: name, model, outlet, route, device_id.
     """
-    import datetime
-
-    from tpcloud.capabilities.sample import sample
+    from tpcloud.capabilities.sample import measuring
     from tpcloud.metrics import points_of, render
 
     if not names and not every:
@@ -49,11 +47,10 @@ def metrics(
     if output is not None and not output.parent.is_dir():
         raise usage_failure(ctx, errors.UsageError(f"cannot write {output}: {output.parent} is not a folder"))
     factory = ctx.obj
-    today = datetime.date.fromtimestamp(factory.clock())
 
     async def work(service: Any) -> Any:
         selection = service.outlets_apart(await service.select(names or [], every=every))
-        return await service.run_many(selection.targets, sample(today))
+        return await service.run_many(selection.targets, measuring(factory.clock, unmetered=set()))
 
     outcomes = run(ctx, work, via=via.value)
     for outcome in outcomes:
