@@ -96,6 +96,11 @@ class DeviceError(TpcloudError):
         self.code = code
 
 
+class DeviceLacks(DeviceError):
+    """The device has no such module or method: it lacks what was asked of it (an energy meter, a
+    status LED). `energy --all` passes over devices that answer this."""
+
+
 class DeviceUnreachable(TpcloudError):
     """The device cannot be reached on this route (cloud says offline, LAN connect failed)."""
 
@@ -159,6 +164,14 @@ class SecretStoreError(TpcloudError):
     exit_code = 9
 
 
+class ArchiveError(TpcloudError):
+    """The energy archive cannot be read or written: a folder tpcloud may not write in, a damaged
+    file, or one from a newer tpcloud. Its own code: a script fixes it otherwise than a mistake in
+    its command line (2) or a device's refusal (5), and nothing was changed."""
+
+    exit_code = 11
+
+
 EXIT_INTERRUPTED = 130
 
 # What each exit code means, in code order: the table `tpcloud --help` states (the README's
@@ -175,5 +188,6 @@ EXIT_CODES: dict[int, str] = {
     8: "cloud or protocol error",
     9: "secret store problem",
     10: "a 2-step verification code was sent (finish with `login --code`)",
+    11: "the energy archive cannot be read or written",
     EXIT_INTERRUPTED: "interrupted",
 }

@@ -13,7 +13,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, TypeVar
 
-from tpcloud.errors import DeviceError
+from tpcloud.errors import DeviceError, DeviceLacks
 
 if TYPE_CHECKING:
     from tpcloud.devices import Target
@@ -43,7 +43,7 @@ def lacking(what: str, *, also: frozenset[int] = frozenset()) -> Iterator[None]:
     except DeviceError as exc:
         if not absent(exc, also):
             raise
-        raise DeviceError(f"the device has no {what}", code=exc.code) from None
+        raise DeviceLacks(f"the device has no {what}", code=exc.code) from None
 
 
 def addressed(target: "Target", send: Send) -> Send:
