@@ -5,12 +5,14 @@ the device's history and the archive's are merged."""
 from __future__ import annotations
 
 import asyncio
-import re
 import datetime
+import os
+import re
 import sqlite3
 
 import pytest
 
+from tests.conftest import ROOT, all_at_once
 from tests.doubles.devices.iot import IotDevice
 from tests.doubles.devices.smart import SmartDevice
 from tests.test_capabilities import smart_strip_target, target_of
@@ -328,3 +330,26 @@ def test_no_archive_to_read_and_an_empty_file(tmp_path):
         assert archive.figures(meter(), DAILY, "", "9999") == {} and archive.summary()["days"] == 0
     assert empty.read_bytes() == b""
     assert keep(empty, held(("2025-06-01", 1.0))).added == 2
+
+
+_STARTING_AT_ONCE = """
+import pathlib, sys, time
+from tpcloud.archive import Archive
+from tpcloud.capabilities.energy import Held
+from tpcloud.devices import Device, Target
+
+path, go, n = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+target = Target(Device("D" + n, "Plug " + n, "HS110", "IOT.SMARTPLUGSWITCH", True, ""))
+while not go.exists():
+    time.sleep(0.002)
+time.sleep(int(n) * 0.004)  # staggered: a later one may look while an earlier one makes the schema
+with Archive.for_writing(path) as archive, archive.writing():
+    archive.keep(target, Held((("2025-06-01", 1.0),), (("2025-06", 1.0),), "2025-06-01", "2025-01"), 0)
+"""
+
+
+def test_runs_that_start_a_new_archive_at_once_all_succeed(tmp_path):
+    path, go = tmp_path / "energy.sqlite", tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    all_at_once([[_STARTING_AT_ONCE, str(path), str(go), str(n)] for n in range(8)], env, go)
+    assert [row[0] for row in dump(path)["meters"]] == [f"D{n}" for n in range(8)]

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 # How long a run waits for another one's write to finish.
 BUSY_SECONDS = 30.0
-# Version 1; a later version adds its own list, run in order from the file's.
+# The tables of schema version 1.
 _SCHEMA = (
     """CREATE TABLE meters (
         device_id TEXT NOT NULL, outlet_id TEXT NOT NULL, name TEXT NOT NULL,
@@ -160,12 +160,16 @@ class Archive:
         return archive
 
     def _version(self) -> int:
-        """The file's schema version, after checking it is one this tpcloud knows."""
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        """The file's schema version, after checking it is one this tpcloud knows. One statement
+        reads it and the tables together, so that another run making the schema meanwhile is
+        seen whole or not at all."""
+        version, tables = self._db.execute(
+            "SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_master)"
+        ).fetchone()
         if version > SCHEMA_VERSION:
             raise ArchiveError(f"the energy archive {self.path} was written by a newer tpcloud (schema {version}, "
                                f"this one knows {SCHEMA_VERSION})", hint="update tpcloud, or choose another file with --db")
-        if version == 0 and self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        if version == 0 and tables:
             raise ArchiveError(f"{self.path} is an SQLite database, but not a tpcloud energy archive", hint=_MOVE_ASIDE)
         return version
 

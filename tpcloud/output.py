@@ -221,7 +221,8 @@ def kept_text(name: str, kept: Any) -> str:
     counts = [(kept.added, "added", "added"), (kept.updated, "updated", "updated"), (kept.resets, "reset", "resets"),
               (kept.gaps, "gap", "gaps")]
     changes = ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)
-    return f"{name}: {kept.days} days and {kept.months} months held; {changes or 'nothing new'}"
+    days, months = (f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in ((kept.days, "day"), (kept.months, "month")))
+    return f"{name}: {days} and {months} held; {changes or 'nothing new'}"
 
 
 def csv_text(header: list[str], rows: Iterable[list[Any]]) -> str:

@@ -2,9 +2,10 @@
 
 Commands stay thin: each gathers its inputs, runs one coroutine on the service in one event
 loop (``common.run``, the one place that turns errors into a line on stderr and an exit code),
-and prints. This module only builds the app from the commands of account, devices, doctor and
-capabilities, in the order `tpcloud --help` lists them. Start-up stays fast: nothing heavy
-(httpx, keyring, tabulate, asyncio, the service) is imported until a command runs.
+and prints. This module only builds the app from the commands of account, devices, doctor,
+capabilities, energy and timekeeping, in the order `tpcloud --help` lists them. Start-up stays
+fast: nothing heavy (httpx, keyring, tabulate, asyncio, the service, sqlite3) is imported until a
+command runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import typer
 
 from tpcloud import errors
-from tpcloud.cli import account, capabilities, devices, doctor, timekeeping
+from tpcloud.cli import account, capabilities, devices, doctor, energy, timekeeping
 from tpcloud.cli.common import root
 from tpcloud.completion import use_quoting_bash
 
@@ -37,7 +38,7 @@ app.command()(devices.discover)
 app.command()(doctor.doctor)
 app.command()(capabilities.led)
 app.command()(capabilities.light)
-app.command()(capabilities.energy)
+app.command()(energy.energy)
 app.command()(timekeeping.timer)
 app.command()(timekeeping.schedule)
 app.command()(timekeeping.time)
