@@ -131,7 +131,7 @@ def test_energy_of_a_plug_in_w_units(resident, house):
     assert data["power_w"] == 0.928511 and data["voltage_v"] == 231.067823 and data["current_a"] == 0.014937
     assert data["today_kwh"] == 1.5 and data["total_kwh"] == 55.139
     history = run_json(resident, "energy", "Old Kettle", "--daily")
-    assert history["entries"] == [{"date": TODAY.isoformat(), "kwh": 1.5}]
+    assert history["entries"] == [{"date": TODAY.isoformat(), "kwh": 1.5, "source": "device"}]
 
 
 def test_energy_history_by_day_and_by_month(resident, house):
@@ -149,7 +149,7 @@ def test_energy_history_by_day_and_by_month(resident, house):
     ]
     monthly = run_json(resident, "energy", "Kettle", "--monthly", "--year", str(LAST_MONTH.year))
     assert monthly["period"] == "monthly" and monthly["month"] is None
-    assert monthly["entries"] == [{"date": period, "kwh": 2.25}]
+    assert monthly["entries"] == [{"date": period, "kwh": 2.25, "source": "device"}]
 
 
 def test_energy_of_a_strip_outlet_and_of_the_whole_strip(resident, house):
@@ -204,7 +204,7 @@ def test_energy_of_a_tapo_strip_outlet_and_of_the_whole_strip(resident, house):
     whole = run_json(resident, "energy", "Bench")
     assert whole["power_w"] == 1500 and whole["today_kwh"] == 0.75
     history = run_json(resident, "energy", "Bench/Iron", "--daily")
-    assert history["entries"][-1] == {"date": TODAY.isoformat(), "kwh": 0.75}
+    assert history["entries"][-1] == {"date": TODAY.isoformat(), "kwh": 0.75, "source": "device"}
     assert strip.requests[-1]["method"] == "control_child" and strip.requests[-1]["params"]["device_id"] == iron
 
 

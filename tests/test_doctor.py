@@ -18,7 +18,7 @@ def test_all_well(user, home, populated_cloud):
     assert result.code == 0, result
     found = checks(result)
     assert {name: c["status"] for name, c in found.items()} == {
-        "secret store": "ok", "store choice": "ok", "login": "ok", "cache": "ok", "cloud": "ok",
+        "secret store": "ok", "store choice": "ok", "login": "ok", "cache": "ok", "energy archive": "ok", "cloud": "ok",
         **{f"LAN {name}": "ok" for name in home.servers},
     }
     assert "file store" in found["secret store"]["detail"]

@@ -25,10 +25,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("tpcloud.routes",),
     ("tpcloud.addresses", "tpcloud.cloud.account", "tpcloud.lan.links"),
     ("tpcloud.cloud", "tpcloud.lan", "tpcloud.secrets", "tpcloud.filestore", "tpcloud.keyringstore",
-     "tpcloud.secretservice", "tpcloud.storechoice", "tpcloud.cache"),
+     "tpcloud.secretservice", "tpcloud.storechoice", "tpcloud.cache", "tpcloud.archive"),
     ("tpcloud.dialects", "tpcloud.capabilities", "tpcloud.schedulefile"),
     ("tpcloud.devices", "tpcloud.config", "tpcloud.errors", "tpcloud.redact", "tpcloud.fsutil",
-     "tpcloud"),
+     "tpcloud.charts", "tpcloud"),
 ]
 
 

@@ -25,6 +25,8 @@ PASSPHRASE_VAR = "TPCLOUD_PASSPHRASE"
 # keyring's own knob: when set, it names the backend, and tpcloud's remembered choice stands aside.
 KEYRING_BACKEND_VAR = "PYTHON_KEYRING_BACKEND"
 SECRET_STORES = ("", "file", "keyring")
+# Where `energy --archive` keeps the meters' figures (default: energy.sqlite in the data folder).
+ENERGY_DB_VAR = "TPCLOUD_ENERGY_DB"
 DEFAULT_DISCOVERY_TARGET = "255.255.255.255"
 DEFAULT_TIMEOUT = 10.0
 # Device identities and appServerUrls rarely change; a switch from cron should not pay for a
@@ -67,6 +69,9 @@ class Settings:
     cloud_url: str
     config_dir: Path
     cache_dir: Path
+    # What tpcloud keeps for the user, which deleting the cache must not lose: the energy archive.
+    data_dir: Path
+    energy_db: Path
     cache_ttl: float
     timeout: float
     discovery_targets: tuple[str, ...]
@@ -100,10 +105,13 @@ class Settings:
         store = env.get(SECRET_STORE_VAR, "").strip().lower()
         if store not in SECRET_STORES:
             raise UsageError(f"{SECRET_STORE_VAR} must be 'file' or 'keyring', not {store!r}")
+        data_dir = _xdg_dir(env, "XDG_DATA_HOME", ".local/share")
         return cls(
             cloud_url=_http_url(env, "TPCLOUD_CLOUD_URL", DEFAULT_CLOUD_URL),
             config_dir=_xdg_dir(env, "XDG_CONFIG_HOME", ".config"),
             cache_dir=_xdg_dir(env, "XDG_CACHE_HOME", ".cache"),
+            data_dir=data_dir,
+            energy_db=Path(env[ENERGY_DB_VAR]).expanduser() if env.get(ENERGY_DB_VAR) else data_dir / "energy.sqlite",
             cache_ttl=_positive_float(env, "TPCLOUD_CACHE_TTL", DEFAULT_CACHE_TTL),
             timeout=timeout if timeout is not None else _positive_float(env, "TPCLOUD_TIMEOUT", DEFAULT_TIMEOUT),
             discovery_targets=parse_targets(env.get("TPCLOUD_DISCOVERY_TARGET") or DEFAULT_DISCOVERY_TARGET),

@@ -2,9 +2,10 @@
 
 One check per line. A problem carries the exit code of the error behind it, and the command
 exits with the first one, so a script can tell "log in again" from "no network". Only what a
-check needs is asked: the secret store is read, never printed; the cloud gets one device list
-request; each device with a cached LAN address gets one state read and one clock read there, all
-at once (a clock more than a minute off is a warning: schedules fire by it).
+check needs is asked: the secret store is read, never printed; the energy archive is opened
+read-only and counted; the cloud gets one device list request; each device with a cached LAN
+address gets one state read and one clock read there, all at once (a clock more than a minute
+off is a warning: schedules fire by it).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ async def diagnose(factory: "Factory") -> list[Check]:
         "login", "skipped", "the secret store cannot be read"
     )
     cached = factory.cache.load()
-    checks = [store, choice, login, _cache(factory, cached)]
+    checks = [store, choice, login, _cache(factory, cached), _checked("energy archive", lambda: _archive(factory))]
     cloud = _cloud(factory) if login.status == "ok" else _skipped("cloud", "no session to ask it with")
     devices = cached[0] if cached else []
     lan = factory.addresses().of(devices)
@@ -136,6 +137,22 @@ def _cache(factory: "Factory", cached: "tuple[list[Device], float] | None") -> C
     if not 0 <= age < settings.cache_ttl:
         detail += f"; older than {duration(int(settings.cache_ttl))}, so the next command fetches it again"
     return Check("cache", "ok", detail)
+
+
+def _archive(factory: "Factory") -> Check:
+    """Where the energy archive is and what it holds, read without changing it (sqlite3 is loaded
+    only when there is a file)."""
+    path = factory.settings.energy_db
+    if not path.exists():
+        return Check("energy archive", "ok", f"none yet at {path}; `tpcloud energy --all --archive` starts it")
+    from tpcloud.archive import Archive
+
+    with Archive.for_reading(path) as archive:
+        held = archive.summary()
+    size = path.stat().st_size
+    shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB" if size >= 1e3 else f"{size} bytes"
+    return Check("energy archive", "ok", f"{path}: {shown}, {held['meters']} meters, {held['days']} days, "
+                 f"{held['months']} months, {held['events']} resets and gaps seen")
 
 
 async def _skipped(name: str, why: str) -> Check:

@@ -97,7 +97,9 @@ class DeviceError(TpcloudError):
 
 
 class NotSupported(DeviceError):
-    """The device has no such module or method (a plug without a meter, a bulb without a timer)."""
+    """The device has no such module or method: it lacks what was asked of it (an energy meter, a
+    status LED, a countdown timer). `energy --all` and `metrics` pass over devices that answer
+    this."""
 
 
 class DeviceUnreachable(TpcloudError):
@@ -172,6 +174,14 @@ class WaitTimedOut(TpcloudError):
     exit_code = 11
 
 
+class ArchiveError(TpcloudError):
+    """The energy archive cannot be read or written: a folder tpcloud may not write in, a damaged
+    file, or one from a newer tpcloud. Its own code: a script fixes it otherwise than a mistake in
+    its command line (2) or a device's refusal (5), and nothing was changed."""
+
+    exit_code = 12
+
+
 EXIT_INTERRUPTED = 130
 
 # What each exit code means, in code order: the table `tpcloud --help` states (the README's
@@ -189,5 +199,6 @@ EXIT_CODES: dict[int, str] = {
     9: "secret store problem",
     10: "a 2-step verification code was sent (finish with `login --code`)",
     11: "waited until --timeout, and the condition did not come",
+    12: "the energy archive cannot be read or written",
     EXIT_INTERRUPTED: "interrupted",
 }

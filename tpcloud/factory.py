@@ -9,6 +9,7 @@ on first use only: `tpcloud --help` never opens the keyring or imports httpx.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from contextlib import asynccontextmanager
@@ -141,6 +142,20 @@ class Factory:
 
     def stdin_is_tty(self) -> bool:
         return bool(getattr(self.stdin, "isatty", lambda: False)())
+
+    def chart_width(self) -> int | None:
+        """How many columns a chart on stdout may fill: None when stdout is not a terminal or
+        NO_COLOR asks for plain text; else COLUMNS when set (as shutil.get_terminal_size reads
+        it, so a user can narrow it), else the terminal's own width, else 80."""
+        if not getattr(self.stdout, "isatty", lambda: False)() or self.env.get("NO_COLOR"):
+            return None
+        columns = self.env.get("COLUMNS", "").strip()
+        if columns.isdigit() and int(columns) > 0:
+            return int(columns)
+        try:
+            return os.get_terminal_size(self.stdout.fileno()).columns or 80
+        except (AttributeError, OSError, ValueError):  # no descriptor, or not a terminal after all
+            return 80
 
     def log(self, message: str) -> None:
         """A line of `-v` output on stderr, with every known secret masked."""

@@ -197,14 +197,105 @@ def reading_text(name: str, reading: Any) -> str:
     return f"{name}: " + ", ".join(now) + ("; " + ", ".join(energy) if energy else "")
 
 
-def history_text(name: str, history: Any) -> str:
-    """A heading, then one line per day or month with its energy, and their sum."""
-    period = f"{history.year}-{history.month:02d}" if history.month else str(history.year)
+def history_text(name: str, history: Any, width: int | None = None) -> str:
+    """A heading, then one line per day or month with its energy, and their sum. A figure the
+    archive supplied is marked `archive` (unless all are: an archive query says so at the top).
+    With WIDTH (a terminal's columns), a bar beside each figure, the largest reaching WIDTH."""
+    from tpcloud.charts import bar
+
     unit = "day" if history.period == "daily" else "month"
-    lines = [f"{name}: kWh per {unit} in {period}"]
-    lines += [f"  {label:<10}  {kwh:9.3f}" for label, kwh in history.entries]
+    if history.span is not None:
+        first, last = history.span
+        lines = [f"{name}: kWh per {unit} from the archive, " + (f"{first} to {last}" if first else f"up to {last}")]
+    else:
+        period = f"{history.year}-{history.month:02d}" if history.month else str(history.year)
+        lines = [f"{name}: kWh per {unit} in {period}"]
+    sources = [history.source(n) for n in range(len(history.entries))]
+    marked = history.span is None and "archive" in sources
+    rows = [f"  {label:<10}  {kwh:9.3f}" + (f"  {source if source == 'archive' else '':<7}" if marked else "")
+            for (label, kwh), source in zip(history.entries, sources)]
+    room = 0 if width is None or not rows else width - max(len(row) for row in rows) - 2
+    if room >= _SHORTEST_BAR:
+        top, column = max(kwh for _, kwh in history.entries), max(len(row) for row in rows)
+        rows = [f"{row:<{column}}  {bar(kwh, top, room)}" for row, (_, kwh) in zip(rows, history.entries)]
+    lines += [row.rstrip() for row in rows]
     lines.append(f"  {'total':<10}  {sum(kwh for _, kwh in history.entries):9.3f}")
     return "\n".join(lines)
+
+
+# A terminal too narrow for bars of at least this many cells gets the numbers alone.
+_SHORTEST_BAR = 8
+_READING_FIELDS = ("power_w", "voltage_v", "current_a", "today_kwh", "month_kwh", "total_kwh")
+
+
+def _fixed(value: float | None, decimals: int) -> str:
+    return "" if value is None else f"{value:.{decimals}f}"
+
+
+def readings_table(results: list[Any]) -> str:
+    """Every meter's reading (``Done`` results), a row each, and a TOTAL row of the power and of
+    each energy column every meter reports (voltage and current do not add up)."""
+    if not results:
+        return "No energy meter answered."
+    readings = [done.result for done in results]
+    rows = [[done.target.full_name, *(_fixed(getattr(done.result, f), d) for f, d in zip(_READING_FIELDS, (1, 1, 3, 3, 3, 3)))]
+            for done in results]
+    from tpcloud.capabilities.energy import Reading
+
+    total = Reading.of_outlets(readings)
+    rows.append(["TOTAL", _fixed(total.power_w, 1), "", "", _fixed(total.today_kwh, 3), _fixed(total.month_kwh, 3),
+                 _fixed(total.total_kwh, 3)])
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=["NAME", "POWER W", "VOLTAGE V", "CURRENT A", "TODAY kWh", "MONTH kWh", "TOTAL kWh"],
+                    tablefmt="plain", disable_numparse=True, colalign=("left", *["right"] * 6))
+
+
+def kept_text(name: str, kept: Any) -> str:
+    """What `energy --archive` did with one meter: `Kettle: 45 days and 12 months held; 3 added, 1 updated`."""
+    counts = [(kept.added, "added", "added"), (kept.updated, "updated", "updated"), (kept.resets, "reset", "resets"),
+              (kept.gaps, "gap", "gaps")]
+    changes = ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)
+    days, months = (f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in ((kept.days, "day"), (kept.months, "month")))
+    return f"{name}: {days} and {months} held; {changes or 'nothing new'}"
+
+
+def csv_text(header: list[str], rows: Iterable[list[Any]]) -> str:
+    """HEADER and ROWS as CSV (RFC 4180: CRLF line ends, quotes where needed); None is empty."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows([["" if value is None else value for value in row] for row in rows])
+    return out.getvalue()
+
+
+def reading_rows(results: list[Any]) -> list[list[Any]]:
+    """`energy --format csv` of readings: a row per meter, under ``READING_HEADER``."""
+    return [[*_identity(done), *(getattr(done.result, f) for f in _READING_FIELDS)] for done in results]
+
+
+def history_rows(results: list[Any]) -> list[list[Any]]:
+    """`energy --daily|--monthly --format csv`: a row per day or month of each meter, under ``HISTORY_HEADER``."""
+    return [[*_identity(done), done.result.period, label, kwh, done.result.source(n)]
+            for done in results for n, (label, kwh) in enumerate(done.result.entries)]
+
+
+def kept_rows(results: list[Any]) -> list[list[Any]]:
+    """`energy --archive --format csv`: a row per meter, under ``KEPT_HEADER``."""
+    return [[*_identity(done), *(getattr(done.result, f) for f in KEPT_HEADER[3:])] for done in results]
+
+
+def _identity(done: Any) -> list[Any]:
+    who = done.target.identity()
+    return [who["name"], who["device_id"], who["outlet_id"]]
+
+
+READING_HEADER = ["name", "device_id", "outlet_id", *_READING_FIELDS]
+HISTORY_HEADER = ["name", "device_id", "outlet_id", "period", "date", "kwh", "source"]
+KEPT_HEADER = ["name", "device_id", "outlet_id", "days", "months", "added", "updated", "resets", "gaps"]
 
 
 def light_text(name: str, state: Any) -> str:

@@ -16,6 +16,11 @@ from the first day of a quarter (``interval`` 1440) or one per month from Januar
 43200); the device wants ``start_timestamp`` on that first day at local midnight, so the dates
 are counted from there (tapo's ``EnergyDataInterval`` documents the rule; not checked on
 hardware here).
+
+Meters forget: Kasa plugs keep a month or two of days, and a firmware update or a reset empties
+them. ``holdings`` walks back through everything a meter still holds, for the archive
+(tpcloud/archive.py), and ``History.merged`` lays the archive's figures under the device's,
+saying which came from where.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import datetime
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable, Iterator, Mapping, Optional, TypeVar
 
 from tpcloud.capabilities import Send, absent, lacking
 from tpcloud.devices import Target
@@ -32,17 +37,29 @@ from tpcloud.errors import DeviceError, ProtocolError, UsageError
 
 WHAT = "energy meter"
 DAILY, MONTHLY = "daily", "monthly"
+# Where a figure of a history comes from: the device, or the archive (which kept it after the
+# device forgot it or reset).
+DEVICE, ARCHIVE = "device", "archive"
+# No meter has figures from before this year; IOT meters refuse to be asked about earlier ones.
+OLDEST_YEAR = 2000
+P = TypeVar("P")
+# What the service passes a history exchange to look figures up in the archive: a meter (a device
+# or one outlet) -> its archived figures of the period asked, by date.
+Archived = Callable[[Target], Mapping[str, float]]
 
 
 @dataclass(frozen=True)
 class Asked:
     """What `tpcloud energy` was asked for: the reading now, or the daily (per day of MONTH of
-    YEAR) or monthly (per month of YEAR) history; None = this month or year."""
+    YEAR) or monthly (per month of YEAR) history; None = this month or year. START and END
+    (``--from``, ``--to``) ask the archive for the days or months between them instead."""
 
     daily: bool = False
     monthly: bool = False
     month: int | None = None
     year: int | None = None
+    start: datetime.date | None = None
+    end: datetime.date | None = None
 
     def check(self, today: datetime.date) -> None:
         """The checks that need no device: one period at most, --month and --year only with
@@ -55,13 +72,40 @@ class Asked:
             raise UsageError("--year goes with --daily or --monthly")
         if self.month is not None and not 1 <= self.month <= 12:
             raise UsageError(f"--month must be 1-12, not {self.month}")
-        if self.year is not None and not 2000 <= self.year <= today.year:
-            raise UsageError(f"--year must be 2000-{today.year}, not {self.year}")
+        if self.year is not None and not OLDEST_YEAR <= self.year <= today.year:
+            raise UsageError(f"--year must be {OLDEST_YEAR}-{today.year}, not {self.year}")
+        if self.ranged and self.period is None:
+            raise UsageError("--from and --to go with --daily or --monthly")
+        if self.ranged and (self.month is not None or self.year is not None):
+            raise UsageError("--from and --to cannot be combined with --month or --year")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise UsageError(f"--from {self.start} is after --to {self.end}")
+
+    @property
+    def ranged(self) -> bool:
+        """Whether --from or --to asks the archive for a span of dates."""
+        return self.start is not None or self.end is not None
 
     @property
     def period(self) -> str | None:
         """DAILY, MONTHLY, or None for the reading now."""
         return DAILY if self.daily else MONTHLY if self.monthly else None
+
+
+def day_given(option: str, text: str, *, last: bool = False) -> datetime.date:
+    """The date OPTION was given: 2025-03-31, or 2025-03 for that month's first day (with LAST,
+    its last day, as `--to 2025-03` means up to the end of March)."""
+    try:
+        if len(text) == 7 and text[4] == "-":
+            first = datetime.date(int(text[:4]), int(text[5:]), 1)
+            return _month_after(first) - datetime.timedelta(days=1) if last else first
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} takes a date such as 2025-03-31 or 2025-03, not {text!r}") from None
+
+
+def _month_after(first: datetime.date) -> datetime.date:
+    return datetime.date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
 @dataclass(frozen=True)
@@ -96,33 +140,109 @@ class Reading:
 
 @dataclass(frozen=True)
 class History:
-    """Energy per day of one month (``daily``) or per month of one year (``monthly``)."""
+    """Energy per day of one month (``daily``) or per month of one year (``monthly``); from the
+    archive, per day or month from one date to another (``span``, and no year or month)."""
 
     period: str
-    year: int
+    year: int | None
     month: int | None
     entries: tuple[tuple[str, float], ...]  # ("2025-06-01" or "2025-06", kWh), oldest first
+    # DEVICE or ARCHIVE for each entry; empty when every figure is the device's
+    sources: tuple[str, ...] = ()
+    # an archive query's (--from, --to) dates: the first (None: from the start) and the last
+    span: tuple[str | None, str] | None = None
+
+    def source(self, index: int) -> str:
+        """Where the INDEXth entry's figure comes from."""
+        return self.sources[index] if self.sources else DEVICE
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        shape = {
             "period": self.period, "year": self.year, "month": self.month,
-            "entries": [{"date": label, "kwh": kwh} for label, kwh in self.entries],
+            "entries": [{"date": label, "kwh": kwh, "source": self.source(n)} for n, (label, kwh) in enumerate(self.entries)],
         }
+        return shape if self.span is None else {**shape, "from": self.span[0], "to": self.span[1]}
 
     def until(self, today: datetime.date) -> "History":
         """The entries up to TODAY: a SMART history lists the rest of its quarter or year as zeros."""
         now = today.isoformat()
-        return History(self.period, self.year, self.month, tuple(e for e in self.entries if e[0] <= now[:len(e[0])]))
+        kept = [n for n, (label, _) in enumerate(self.entries) if label <= now[:len(label)]]
+        return self._only(kept)
+
+    def _only(self, indexes: list[int]) -> "History":
+        return History(self.period, self.year, self.month, tuple(self.entries[n] for n in indexes),
+                       tuple(self.sources[n] for n in indexes) if self.sources else (), self.span)
+
+    def merged(self, archived: Mapping[str, float]) -> "History":
+        """These figures with the archive's for the same dates (ARCHIVED): the archive's where the
+        device no longer holds one (it lists none, or a SMART meter says 0) or now holds less (its
+        meter was reset since), which the archive keeps as it was; the device's everywhere else."""
+        held = dict(self.entries)
+        entries, sources = [], []
+        for label in sorted(held.keys() | archived.keys()):
+            device, kept = held.get(label), archived.get(label)
+            if device is not None and (kept is None or device >= kept):
+                entries.append((label, device))
+                sources.append(DEVICE)
+            else:
+                entries.append((label, archived[label]))
+                sources.append(ARCHIVE)
+        return History(self.period, self.year, self.month, tuple(entries), tuple(sources), self.span)
 
     @classmethod
     def of_outlets(cls, histories: list["History"]) -> "History":
-        """A strip's history: its outlets' energy added, date by date."""
+        """A strip's history: its outlets' energy added, date by date; a sum with a figure from
+        the archive in it is the archive's."""
         sums: dict[str, float] = {}
+        archived: set[str] = set()
         for history in histories:
-            for label, kwh in history.entries:
+            for n, (label, kwh) in enumerate(history.entries):
                 sums[label] = sums.get(label, 0.0) + kwh
-        first = histories[0]
-        return cls(first.period, first.year, first.month, tuple(sorted(sums.items())))
+                if history.source(n) == ARCHIVE:
+                    archived.add(label)
+        first, labels = histories[0], sorted(sums)
+        sources = tuple(ARCHIVE if label in archived else DEVICE for label in labels) if archived else ()
+        return cls(first.period, first.year, first.month, tuple((label, sums[label]) for label in labels), sources, first.span)
+
+
+@dataclass(frozen=True)
+class Held:
+    """Every daily and monthly figure one meter still holds, oldest first, and the first day and
+    month it was asked about: a figure the archive has from then on that is not here is one the
+    meter no longer holds."""
+
+    days: tuple[tuple[str, float], ...]
+    months: tuple[tuple[str, float], ...]
+    days_from: str
+    months_from: str
+
+
+async def _walk(periods: Iterator[P], ask: Callable[[P], Awaitable[list[tuple[str, float]]]]) -> tuple[list[tuple[str, float]], P]:
+    """ASK about each of PERIODS, newest first, until one after the first has nothing: every
+    figure found, oldest first, and the oldest period asked."""
+    found: list[tuple[str, float]] = []
+    asked = 0
+    for period in periods:
+        got = await ask(period)
+        found[:0] = got
+        if not got and asked:
+            break
+        asked += 1
+    return found, period
+
+
+def _months_back(today: datetime.date) -> Iterator[tuple[int, int]]:
+    year, month = today.year, today.month
+    while year >= OLDEST_YEAR:
+        yield year, month
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+
+
+def _quarters_back(today: datetime.date) -> Iterator[datetime.date]:
+    """The first day of TODAY's quarter, then of each quarter before it."""
+    for year, month in _months_back(today):
+        if month % 3 == 1:
+            yield datetime.date(year, month, 1)
 
 
 class Meter(ABC):
@@ -133,6 +253,11 @@ class Meter(ABC):
 
     @abstractmethod
     async def history(self, target: Target, send: Send, period: str, year: int, month: int) -> History: ...
+
+    @abstractmethod
+    async def held(self, target: Target, send: Send, today: datetime.date) -> Held:
+        """Everything the meter still holds: asked month by month (IOT) or quarter by quarter
+        (SMART), and year by year, back from TODAY until a period after the first has nothing."""
 
 
 def _number(body: dict[str, Any], milli: str | None, plain: str | None = None) -> float | None:
@@ -194,14 +319,24 @@ class IotMeter(Meter):
             month_kwh=months.get((today.year, today.month), 0.0), total_kwh=now.total_kwh,
         )
 
-    async def history(self, target: Target, send: Send, period: str, year: int, month: int) -> History:
+    async def _stat(self, target: Target, send: Send, period: str, year: int, month: int) -> list[tuple[str, float]]:
+        """The meter's figures per day of a month, or per month of a year: ("2025-06-01", kWh)."""
         method, params, key = (
             ("get_daystat", {"year": year, "month": month}, "day_list") if period == DAILY
             else ("get_monthstat", {"year": year}, "month_list")
         )
         body = await self._ask(target, send, {method: params})
-        entries = tuple(("-".join(f"{v:02d}" for v in when), kwh) for when, kwh in iot_entries(body[method], key))
-        return History(period, year, month if period == DAILY else None, entries)
+        return [("-".join(f"{v:02d}" for v in when), kwh) for when, kwh in iot_entries(body[method], key)]
+
+    async def history(self, target: Target, send: Send, period: str, year: int, month: int) -> History:
+        entries = await self._stat(target, send, period, year, month)
+        return History(period, year, month if period == DAILY else None, tuple(entries))
+
+    async def held(self, target: Target, send: Send, today: datetime.date) -> Held:
+        days, (year, month) = await _walk(_months_back(today), lambda m: self._stat(target, send, DAILY, *m))
+        months, first_year = await _walk(iter(range(today.year, OLDEST_YEAR - 1, -1)),
+                                         lambda y: self._stat(target, send, MONTHLY, y, 1))
+        return Held(tuple(days), tuple(months), f"{year}-{month:02d}-01", f"{first_year}-01")
 
 
 def smart_history_data(result: dict[str, Any]) -> list[float]:
@@ -246,23 +381,42 @@ class SmartMeter(Meter):
             today_kwh=_number(usage, "today_energy"), month_kwh=_number(usage, "month_energy"),
         )
 
-    async def history(self, target: Target, send: Send, period: str, year: int, month: int) -> History:
-        first = datetime.date(year, 3 * ((month - 1) // 3) + 1 if period == DAILY else 1, 1)
+    async def _data(self, target: Target, send: Send, period: str, first: datetime.date) -> list[tuple[str, float]]:
+        """The meter's figures per day of the quarter, or per month of the year, that starts on
+        FIRST: ("2025-06-01", kWh), the days or months to come included (as zeros)."""
         stamp = int(datetime.datetime(first.year, first.month, first.day).timestamp())
         params = {"start_timestamp": stamp, "end_timestamp": stamp, "interval": 1440 if period == DAILY else 43200}
         with lacking("energy history", also=_SMART_ABSENT):
             kwh = smart_history_data(await self._ask(target, send, "get_energy_data", params))
         if period == MONTHLY:
-            return History(period, year, None, tuple((f"{year}-{n + 1:02d}", v) for n, v in enumerate(kwh[:12])))
-        days = ((first + datetime.timedelta(days=n), v) for n, v in enumerate(kwh))
-        entries = tuple((day.isoformat(), v) for day, v in days if (day.year, day.month) == (year, month))
-        return History(period, year, month, entries)
+            return [(f"{first.year}-{n + 1:02d}", v) for n, v in enumerate(kwh[:12])]
+        return [((first + datetime.timedelta(days=n)).isoformat(), v) for n, v in enumerate(kwh)]
+
+    async def history(self, target: Target, send: Send, period: str, year: int, month: int) -> History:
+        if period == MONTHLY:
+            return History(period, year, None, tuple(await self._data(target, send, period, datetime.date(year, 1, 1))))
+        days = await self._data(target, send, period, datetime.date(year, 3 * ((month - 1) // 3) + 1, 1))
+        return History(period, year, month, tuple(e for e in days if e[0][:7] == f"{year}-{month:02d}"))
+
+    async def held(self, target: Target, send: Send, today: datetime.date) -> Held:
+        """A 0 is not a figure held: these meters answer 0 alike for a day without use and for a
+        day they no longer hold (or one still to come)."""
+        now = today.isoformat()
+
+        async def used(period: str, first: datetime.date) -> list[tuple[str, float]]:
+            return [(label, kwh) for label, kwh in await self._data(target, send, period, first)
+                    if kwh > 0 and label <= now[:len(label)]]
+
+        days, oldest = await _walk(_quarters_back(today), lambda first: used(DAILY, first))
+        months, first_year = await _walk(iter(range(today.year, OLDEST_YEAR - 1, -1)),
+                                         lambda y: used(MONTHLY, datetime.date(y, 1, 1)))
+        return Held(tuple(days), tuple(months), oldest.isoformat(), f"{first_year}-01")
 
 
 IMPLEMENTATIONS: dict[str, Meter] = {"iot": IotMeter(), "smart": SmartMeter()}
 
 
-def _parts(target: Target) -> list[Target]:
+def parts(target: Target) -> list[Target]:
     """What is measured: the target, or each outlet of a strip named as a whole."""
     if target.outlet is None and target.device.outlets:
         return [Target(target.device, outlet) for outlet in target.device.outlets]
@@ -274,26 +428,39 @@ def reading(today: datetime.date):
 
     async def run(target: Target, send: Send) -> Reading:
         meter = IMPLEMENTATIONS[target.device.dialect]
-        readings = [await meter.reading(part, send, today) for part in _parts(target)]
+        readings = [await meter.reading(part, send, today) for part in parts(target)]
         return readings[0] if len(readings) == 1 else Reading.of_outlets(readings)
 
     return run
 
 
-def history(period: str, year: int, month: int, today: datetime.date):
-    """What `tpcloud energy NAME --daily|--monthly` runs: the history up to TODAY."""
+def history(period: str, year: int, month: int, today: datetime.date, archived: Optional[Archived] = None):
+    """What `tpcloud energy NAME --daily|--monthly` runs: the history up to TODAY, each meter's
+    merged with what the archive keeps of it (ARCHIVED, when there is an archive)."""
 
     async def run(target: Target, send: Send) -> History:
         meter = IMPLEMENTATIONS[target.device.dialect]
-        histories = [await meter.history(part, send, period, year, month) for part in _parts(target)]
-        return (histories[0] if len(histories) == 1 else History.of_outlets(histories)).until(today)
+        histories = []
+        for part in parts(target):
+            found = (await meter.history(part, send, period, year, month)).until(today)
+            histories.append(found.merged(archived(part)) if archived is not None else found)
+        return histories[0] if len(histories) == 1 else History.of_outlets(histories)
 
     return run
 
 
-def exchange(asked: Asked, today: datetime.date):
+def holdings(today: datetime.date):
+    """What `tpcloud energy --archive` runs on each meter: everything it still holds."""
+
+    async def run(target: Target, send: Send) -> Held:
+        return await IMPLEMENTATIONS[target.device.dialect].held(target, send, today)
+
+    return run
+
+
+def exchange(asked: Asked, today: datetime.date, archived: Optional[Archived] = None):
     """What `tpcloud energy` runs (ASKED already passed its own `check`): the reading, or the
-    history asked for."""
+    history asked for (merged with the archive's figures where ARCHIVED looks them up)."""
     if asked.period is None:
         return reading(today)
-    return history(asked.period, asked.year or today.year, asked.month or today.month, today)
+    return history(asked.period, asked.year or today.year, asked.month or today.month, today, archived)

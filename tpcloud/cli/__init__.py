@@ -3,8 +3,9 @@
 Commands stay thin: each gathers its inputs, runs one coroutine on the service in one event
 loop (``common.run``, the one place that turns errors into a line on stderr and an exit code),
 and prints. This module only builds the app from the commands of account, devices, doctor,
-capabilities, timekeeping and watching, in the order `tpcloud --help` lists them. Start-up
-stays fast: nothing heavy (httpx, keyring, tabulate, asyncio, the service) is imported until a
+capabilities, energy, timekeeping, watching and metrics, in the order `tpcloud --help` lists
+them. Start-up stays fast: nothing heavy (httpx, keyring, tabulate, asyncio, the service,
+sqlite3) is imported until a
 command runs.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import typer
 
 from tpcloud import errors
-from tpcloud.cli import account, capabilities, devices, doctor, metrics, timekeeping, watching
+from tpcloud.cli import account, capabilities, devices, doctor, energy, metrics, timekeeping, watching
 from tpcloud.cli.common import root
 from tpcloud.completion import use_quoting_bash
 
@@ -38,7 +39,7 @@ app.command()(devices.discover)
 app.command()(doctor.doctor)
 app.command()(capabilities.led)
 app.command()(capabilities.light)
-app.command()(capabilities.energy)
+app.command()(energy.energy)
 app.command()(timekeeping.timer)
 app.command()(timekeeping.schedule)
 app.command()(timekeeping.time)

@@ -1,7 +1,8 @@
-"""The commands for what a device can do beyond on/off: its status LED, its light, its energy
-meter. The capabilities themselves (requests per dialect, checks, results) are in
-tpcloud/capabilities; each command here only gathers its options, has the capability check what
-needs no device, and runs its exchange over the usual routes.
+"""The commands for what a device can do beyond on/off: its status LED and its light (its energy
+meter has a module of its own, tpcloud/cli/energy.py). The capabilities themselves (requests per
+dialect, checks, results) are in tpcloud/capabilities; each command here only gathers its
+options, has the capability check what needs no device, and runs its exchange over the usual
+routes.
 """
 
 from __future__ import annotations
@@ -74,34 +75,3 @@ def light(
     except errors.TpcloudError as exc:
         raise usage_failure(ctx, exc) from None
     _capability(ctx, name, capability.exchange(change), light_text, as_json=as_json, via=via, host=host)
-
-
-def energy(
-    ctx: typer.Context,
-    name: str = NAME_ARGUMENT,
-    daily: bool = typer.Option(False, "--daily", help="Energy per day of a month."),
-    monthly: bool = typer.Option(False, "--monthly", help="Energy per month of a year."),
-    month: Optional[int] = typer.Option(None, "--month", metavar="M", help="With --daily: the month, 1-12 [default: this one]."),
-    year: Optional[int] = typer.Option(None, "--year", metavar="Y", help="With --daily or --monthly: the year [default: this one]."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
-    via: Via = VIA_OPTION,
-    host: Optional[str] = HOST_OPTION,
-) -> None:
-    """Show what a plug, bulb or strip outlet with an energy meter draws, and has used.
-
-    Power in W, voltage in V, current in A, energy in kWh, whatever units the device reports;
-    a strip named as a whole shows the sum of its outlets. A device without a meter exits 5.
-    """
-    import datetime
-
-    from tpcloud.capabilities import energy as capability
-    from tpcloud.output import history_text, reading_text
-
-    today = datetime.date.fromtimestamp(ctx.obj.clock())
-    asked = capability.Asked(daily, monthly, month, year)
-    try:
-        asked.check(today)
-    except errors.TpcloudError as exc:
-        raise usage_failure(ctx, exc) from None
-    text = reading_text if asked.period is None else history_text
-    _capability(ctx, name, capability.exchange(asked, today), text, as_json=as_json, via=via, host=host)

@@ -113,9 +113,9 @@ def report(factory: Factory, line: str, exc: BaseException | None = None) -> Non
 
 
 def show(ctx: typer.Context, text: str) -> None:
-    """TEXT (a result) on stdout."""
+    """TEXT (a result) on stdout, ended by a newline unless it ends its own lines (CSV's CRLF)."""
     factory: Factory = ctx.obj
-    factory.stdout.write(factory.redactor.scrub(text) + "\n")
+    factory.stdout.write(factory.redactor.scrub(text) + ("" if text.endswith("\n") else "\n"))
     factory.stdout.flush()
 
 
@@ -127,21 +127,24 @@ def usage_failure(ctx: typer.Context, exc: errors.TpcloudError) -> typer.Exit:
 
 
 def each_result(ctx: typer.Context, selection: Any, outcomes: list[Any], as_json: bool, *,
-                one_json: Callable[[Any], Any], text: Callable[[Any], str]) -> None:
+                one_json: Callable[[Any], Any], text: Callable[[Any], str],
+                together: Callable[[list[Any]], str] | None = None) -> None:
     """Print each target's result in order (JSON: one object for one device named directly, else
-    a list with the failures in it), each failure as a line on stderr; exit with the first
-    failure's code."""
+    a list with the failures in it; TOGETHER, when given: every result at once, as a table or CSV,
+    unless all failed), each failure as a line on stderr; exit with the first failure's code."""
+    failed = [outcome.error for outcome in outcomes if outcome.error is not None]
     if as_json and selection.single:
         if outcomes[0].error is None:
             show(ctx, to_json(one_json(outcomes[0].result)))
     elif as_json:
         show(ctx, to_json([outcome.to_dict() for outcome in outcomes]))
+    elif together is not None and (len(failed) < len(outcomes) or not outcomes):
+        show(ctx, together([outcome.result for outcome in outcomes if outcome.error is None]))
     for outcome in outcomes:
         if outcome.error is not None:
             report(ctx.obj, error_line(outcome.error), outcome.error)
-        elif not as_json:
+        elif not as_json and together is None:
             show(ctx, text(outcome.result))
-    failed = [outcome.error for outcome in outcomes if outcome.error is not None]
     if failed:
         raise typer.Exit(failed[0].exit_code)
 

@@ -36,6 +36,14 @@ Choices not checked against a device (documented so tests can rely on them):
   tests add days with ``record_energy``; entries use the unit style of the meter's
   ``get_realtime`` (``energy_wh`` next to ``power_mw``, else ``energy`` in kWh). A strip's outlets
   (``context``) each have their own history, and their own readings in ``outlet_realtime``.
+- ``reset_meter(child_index=None)`` is a meter reset (the app's "reset energy statistics", the
+  ``erase_emeter_stat`` python-kasa sends): that meter's history is gone and its ``total`` reads
+  0; days recorded afterwards start from nothing. ``keep_only(days=N, months=M)`` makes every
+  meter of the device forget what is older, as Kasa plugs keep a month or two of days and a year
+  or so of months: ``get_daystat`` lists only the last N days (today included) and
+  ``get_monthstat`` only the last M months (this one included); a month's figure still counts
+  the days forgotten, as a device's month counter is kept apart from its days. How long real
+  plugs keep each is not known here (reports say 30-60 days); both limits are test settings.
 - ``smartlife.iot.dimmer.set_dimmer_transition`` fades to ``brightness`` and switches the relay on.
 - A light strip's ``set_light_state`` takes the fields of ``transition_light_state`` and changes
   the light (and ``light_state`` in its sysinfo) the same way; it answers, like
@@ -315,6 +323,9 @@ class IotDevice:
         # history by outlet index (None = the device itself): {date: Wh}
         self.outlet_realtime: dict[int | None, dict] = {}
         self.energy_days: dict[int | None, dict[datetime.date, int]] = {}
+        # how many days and months the meters still list (None: all; see keep_only)
+        self.kept_days: int | None = None
+        self.kept_months: int | None = None
 
         # light state of bulbs: keep the "on" parameters separately, render like the device
         self._light: dict | None = None
@@ -662,6 +673,33 @@ class IotDevice:
         with self._lock:
             self.energy_days.setdefault(child_index, {})[day] = wh
 
+    def reset_meter(self, child_index: int | None = None) -> None:
+        """Test set-up: the meter (or an outlet's) is reset: its history goes, its total reads 0."""
+        with self._lock:
+            self.energy_days.pop(child_index, None)
+            reading = copy.deepcopy(self.outlet_realtime.get(child_index, self.realtime) or {})
+            for key in ("total_wh", "total"):
+                if key in reading:
+                    reading[key] = 0
+            if child_index is None:
+                self.realtime = reading
+            else:
+                self.outlet_realtime[child_index] = reading
+
+    def keep_only(self, *, days: int | None = None, months: int | None = None) -> None:
+        """Test set-up: the meters list only their last DAYS days and MONTHS months from now on."""
+        with self._lock:
+            self.kept_days, self.kept_months = days, months
+
+    def _kept(self, day: datetime.date) -> bool:
+        """Whether ``get_daystat`` still lists DAY."""
+        return self.kept_days is None or (datetime.date.today() - day).days < self.kept_days
+
+    def _kept_month(self, year: int, month: int) -> bool:
+        """Whether ``get_monthstat`` still lists that month."""
+        today = datetime.date.today()
+        return self.kept_months is None or (today.year - year) * 12 + today.month - month < self.kept_months
+
     def _energy(self, wh: int) -> dict:
         """An amount in the meter's own unit style."""
         return {"energy_wh": wh} if "power_mw" in (self.realtime or {}) else {"energy": wh / 1000}
@@ -673,7 +711,7 @@ class IotDevice:
         days = self.energy_days.get(self._slot(targets), {})
         return {"day_list": [
             {"year": d.year, "month": d.month, "day": d.day, **self._energy(wh)}
-            for d, wh in sorted(days.items()) if (d.year, d.month) == (year, month)
+            for d, wh in sorted(days.items()) if (d.year, d.month) == (year, month) and self._kept(d)
         ]}
 
     def _get_monthstat(self, params: dict, targets: list[dict] | None) -> dict:
@@ -684,7 +722,8 @@ class IotDevice:
         for d, wh in self.energy_days.get(self._slot(targets), {}).items():
             if d.year == year:
                 months[d.month] = months.get(d.month, 0) + wh
-        return {"month_list": [{"year": year, "month": m, **self._energy(wh)} for m, wh in sorted(months.items())]}
+        return {"month_list": [{"year": year, "month": m, **self._energy(wh)} for m, wh in sorted(months.items())
+                               if self._kept_month(year, m)]}
 
     # ------------------------------------------------------------------ dimmer
     def _set_brightness(self, params: dict, targets: Any) -> dict:

@@ -27,6 +27,16 @@ device takes ``start_timestamp`` as a local time, rounds it down to the first da
 (``interval`` 1440: one Wh figure per day of that quarter) or of its year (``interval`` 43200:
 one per month), and echoes the request's timestamps and interval. Once days are recorded,
 ``get_energy_usage``'s ``today_energy`` and ``month_energy`` are computed from them too.
+A day or month the meter does not hold is 0 in ``data``, as it is for a day without use: the
+device's answer cannot tell the two apart.
+
+Choices not checked against a device, for the energy meter's test hooks:
+- ``reset_meter(child_id=None)``: that meter's history is gone and ``today_energy`` and
+  ``month_energy`` read 0 (until days are recorded again), as after a reset in the app.
+- ``keep_only(days=N, months=M)``: every meter of the device answers 0 for days older than its
+  last N (today included) and months older than its last M (this one included); a month's
+  figure still counts the days forgotten. Reports of a P110 firmware update that dropped the
+  history are why; how long a P110 keeps days and months is not known here.
 
 Fixtures are scrubbed, so by default each fake gets a 40-hex ``device_id`` derived from the fixture
 name and nickname, a MAC ending in that id's last six digits, strip children with ids
@@ -208,6 +218,9 @@ class SmartDevice:
             extra.pop("get_device_info", None)
             self.child_responses[child["device_id"]] = extra
         self.energy_days: dict[str | None, dict[datetime.date, int]] = {}
+        # how many days and months the meters still answer (None: all; see keep_only)
+        self.kept_days: int | None = None
+        self.kept_months: int | None = None
         self.refusing: dict[str, int] = {}  # outlets that refuse set_device_info (see above)
 
         # countdowns, schedules, clock (see the module docstring); keys: None = the device, else a child id
@@ -477,9 +490,20 @@ class SmartDevice:
         with self.lock:
             self.energy_days.setdefault(child_id, {})[day] = wh
 
+    def reset_meter(self, child_id: str | None = None) -> None:
+        """Test set-up: the meter (or a strip outlet's) is reset: its history goes, today and this
+        month read 0."""
+        with self.lock:
+            self.energy_days[child_id] = {}
+
+    def keep_only(self, *, days: int | None = None, months: int | None = None) -> None:
+        """Test set-up: the meters answer only their last DAYS days and MONTHS months from now on."""
+        with self.lock:
+            self.kept_days, self.kept_months = days, months
+
     def _energy_usage(self, child_id: str | None, usage: dict) -> dict:
         days = self.energy_days.get(child_id)
-        if not days:
+        if days is None:  # neither recorded nor reset: the fixture's figures
             return copy.deepcopy(usage)
         today = datetime.date.today()
         return {**usage, "today_energy": days.get(today, 0),
@@ -491,12 +515,16 @@ class SmartDevice:
             return {"error_code": PARAMS_ERROR}
         asked = datetime.date.fromtimestamp(start)
         days = self.energy_days.get(child_id, {})
+        today = datetime.date.today()
         if interval == DAY:
             first = datetime.date(asked.year, 3 * ((asked.month - 1) // 3) + 1, 1)
             after = datetime.date(first.year + (first.month == 10), (first.month + 2) % 12 + 1, 1)
-            data = [days.get(first + datetime.timedelta(n), 0) for n in range((after - first).days)]
+            dates = [first + datetime.timedelta(n) for n in range((after - first).days)]
+            data = [days.get(d, 0) if self.kept_days is None or (today - d).days < self.kept_days else 0 for d in dates]
         else:
-            data = [sum(wh for d, wh in days.items() if (d.year, d.month) == (asked.year, m)) for m in range(1, 13)]
+            data = [sum(wh for d, wh in days.items() if (d.year, d.month) == (asked.year, m))
+                    if self.kept_months is None or (today.year - asked.year) * 12 + today.month - m < self.kept_months
+                    else 0 for m in range(1, 13)]
         now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         return {"error_code": 0, "result": {"local_time": now, "data": data, "start_timestamp": start,
                                             "end_timestamp": end, "interval": interval}}
