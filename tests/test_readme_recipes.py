@@ -353,3 +353,26 @@ def test_the_metrics_crontab_writes_a_file_node_exporter_reads(job_home, populat
     assert up["Kettle"] == 1 and up["Garage"] == 0  # Garage is offline: a dead plug shows as such
     assert {"Office Strip/Monitor", "Office Strip/Printer", "Office Strip/Charger"} <= set(up)
     assert not job_home.log.exists()  # nothing printed, nothing logged
+
+
+def test_the_nightly_archive_keeps_the_meters_figures_and_a_second_night_adds_nothing(job_home, populated_cloud):
+    import datetime
+    import sqlite3
+
+    kettle = populated_cloud.by_alias["Kettle"]
+    yesterday = datetime.date.today() - datetime.timedelta(days=1)
+    kettle.record_energy(yesterday, 1500)
+    job_home.login()
+    crontab = recipe("crontab: nightly energy archive")
+    (first,) = job_home.cron(crontab)
+    # The account's Garage plug is offline: that night's mail says so (exit 6); the others are kept.
+    assert first.returncode == 6 and first.stdout.startswith("tpcloud energy --all --archive: exit 6\n"), first
+    assert "Garage" in first.stdout and first.stderr == ""
+    archive = job_home.home / ".local" / "share" / "tpcloud" / "energy.sqlite"
+    with sqlite3.connect(archive) as db:
+        rows = db.execute("SELECT date, kwh FROM days WHERE device_id = ?", (kettle.device_id,)).fetchall()
+    assert (yesterday.isoformat(), 1.5) in rows
+    (second,) = job_home.cron(crontab)
+    assert second.returncode == 6, second
+    kettle_lines = [line for line in job_home.log_lines() if line.startswith("[exit 6] Kettle: ")]
+    assert len(kettle_lines) == 2 and kettle_lines[1].endswith("nothing new"), kettle_lines
