@@ -403,9 +403,13 @@ def test_doctor_warns_of_a_clock_more_than_a_minute_off(resident, home):
     assert "clock Desk Lamp" not in checks
 
 
+def with_lamps_group(user) -> None:
+    user.config_dir.mkdir(parents=True, exist_ok=True)
+    (user.config_dir / "config.toml").write_text('[groups]\nlamps = ["Desk Lamp", "Hallway"]\n')
+
+
 def test_schedule_apply_takes_groups_and_a_device_that_fails_is_its_own_line(resident, home, tmp_path):
-    resident.config_dir.mkdir(parents=True, exist_ok=True)
-    (resident.config_dir / "config.toml").write_text('[groups]\nlamps = ["Desk Lamp", "Hallway"]\n')
+    with_lamps_group(resident)
     path = tmp_path / "schedules.toml"
     path.write_text('[lamps]\nrules = [ { action = "off", at = "23:00" } ]\n\n[Garage]\nrules = []\n')
     result = resident("schedule", "apply", str(path))
@@ -417,8 +421,7 @@ def test_schedule_apply_takes_groups_and_a_device_that_fails_is_its_own_line(res
 
 
 def test_a_device_named_twice_in_a_schedule_file_stops_before_anything_changes(resident, home, tmp_path):
-    resident.config_dir.mkdir(parents=True, exist_ok=True)
-    (resident.config_dir / "config.toml").write_text('[groups]\nlamps = ["Desk Lamp", "Hallway"]\n')
+    with_lamps_group(resident)
     path = tmp_path / "schedules.toml"
     path.write_text('[lamps]\nrules = []\n\n["Desk Lamp"]\nrules = [ { action = "on", at = "07:00" } ]\n')
     result = resident("schedule", "apply", str(path))

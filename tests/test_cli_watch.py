@@ -21,6 +21,7 @@ from tests.conftest import one_line
 from tests.doubles.home import _serve
 from tests.doubles.wires import XorServer, pick_loopback_host
 from tests.test_output_conventions import ESC, documented_keys, on_terminal
+from tests.test_cli_capabilities import resident  # noqa: F401  (a fixture: discovery learns this file's `house`)
 
 KETTLE_LINE = "Kettle: on, 61.8 W, 230.8 V, 0.451 A; today 0.000 kWh, this month 0.000 kWh, total 16.323 kWh"
 
@@ -32,14 +33,6 @@ def house(home):
         host = pick_loopback_host(udp_ports=(9999, 20002), tcp_ports=(9999,))
         _serve(stack, home, "Kettle", XorServer(kettle, host, 9999), kettle)
         yield home
-
-
-@pytest.fixture
-def resident(account, house):
-    """A logged-in user whose discovery has learnt every device's LAN address."""
-    account.env["TPCLOUD_DISCOVERY_TARGET"] = house.targets
-    assert account("discover", "--timeout", "1.5").code == 0
-    return account
 
 
 def json_lines(stdout: str) -> list[dict]:

@@ -7,13 +7,12 @@ routes.
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any, Callable, Optional
 
 import typer
 
 from tpcloud import errors
-from tpcloud.cli.common import HOST_OPTION, NAME_ARGUMENT, VIA_OPTION, Via, note_route, run, show, usage_failure
+from tpcloud.cli.common import HOST_OPTION, NAME_ARGUMENT, VIA_OPTION, OnOff, Via, note_route, run, show, usage_failure
 from tpcloud.output import to_json
 
 
@@ -29,15 +28,10 @@ def _capability(ctx: typer.Context, name: str, exchange: Any, text: Callable[[st
     note_route(ctx, done.route)
 
 
-class LedAction(str, Enum):
-    on = "on"
-    off = "off"
-
-
 def led(
     ctx: typer.Context,
     name: str = NAME_ARGUMENT,
-    action: Optional[LedAction] = typer.Argument(None, metavar="[on|off]", help="Switch the LED; without it, show it."),
+    action: Optional[OnOff] = typer.Argument(None, metavar="[on|off]", help="Switch the LED; without it, show it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     via: Via = VIA_OPTION,
     host: Optional[str] = HOST_OPTION,
@@ -46,7 +40,7 @@ def led(
     from tpcloud.capabilities import led as capability
     from tpcloud.output import led_text
 
-    exchange = capability.exchange(None if action is None else action is LedAction.on)
+    exchange = capability.exchange(None if action is None else action is OnOff.on)
     _capability(ctx, name, exchange, led_text, as_json=as_json, via=via, host=host)
 
 

@@ -25,6 +25,13 @@ from tpcloud.output import error_line, to_json
 T = TypeVar("T")
 
 
+class OnOff(str, Enum):
+    """`on` or `off`, for an option or argument that takes one of them."""
+
+    on = "on"
+    off = "off"
+
+
 class Via(str, Enum):
     auto = "auto"
     local = "local"

@@ -6,7 +6,6 @@ checks that need no device, and the printing.
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any, Optional
 
 import typer
@@ -14,7 +13,7 @@ import typer
 from tpcloud import errors
 from tpcloud.charts import sparkline
 from tpcloud.cli.common import (
-    HOST_OPTION, NAME_ARGUMENT, NAMES_ARGUMENT, VIA_OPTION, Via, report, run, show, usage_failure,
+    HOST_OPTION, NAME_ARGUMENT, NAMES_ARGUMENT, VIA_OPTION, OnOff, Via, report, run, show, usage_failure,
 )
 from tpcloud.factory import Factory
 from tpcloud.output import error_line
@@ -94,17 +93,12 @@ def watch(
         raise typer.Exit(code)
 
 
-class State(str, Enum):
-    on = "on"
-    off = "off"
-
-
 def wait(
     ctx: typer.Context,
     name: str = NAME_ARGUMENT,
     power_below: Optional[float] = typer.Option(None, "--power-below", metavar="W", help="Until it draws less than W watts."),
     power_above: Optional[float] = typer.Option(None, "--power-above", metavar="W", help="Until it draws more than W watts."),
-    state: Optional[State] = typer.Option(None, "--state", help="Until it is on, or off."),
+    state: Optional[OnOff] = typer.Option(None, "--state", help="Until it is on, or off."),
     offline: bool = typer.Option(False, "--offline", help="Until it cannot be reached."),
     online: bool = typer.Option(False, "--online", help="Until it answers."),
     hold: str = typer.Option("0", "--for", metavar="DURATION",
