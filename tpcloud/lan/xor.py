@@ -89,9 +89,12 @@ class XorTransport:
                 self._exchange(reader, writer, payload), max(deadline - loop.time(), 0)
             )
         except asyncio.TimeoutError:
-            writer.transport.abort()
+            await _abandon(writer)
             raise Timeout(f"{self.host}:{self.port} did not answer within {self.timeout:g} s") from None
-        except BaseException:
+        except Exception:
+            await _abandon(writer)
+            raise
+        except BaseException:  # cancelled or interrupted: no more waiting
             writer.transport.abort()
             raise
         writer.close()
@@ -127,3 +130,12 @@ class XorTransport:
 
     def restore_session(self, state: dict[str, Any]) -> bool:
         return False
+
+
+async def _abandon(writer: asyncio.StreamWriter) -> None:
+    """Drop a connection that failed, and take note of how it ended: a connection the device
+    reset leaves that error in the stream's close waiter, and asyncio reports one nobody asked
+    for at exit ("Future exception was never retrieved"), a second, scary message."""
+    writer.transport.abort()
+    with suppress(Exception):
+        await asyncio.wait_for(writer.wait_closed(), 1)
