@@ -118,6 +118,44 @@ def test_a_smart_strip_outlet_resets_alone():
 
 
 
+
+def smart_hours(plug: SmartDevice, first: datetime.date, last: datetime.date, child_id: str | None = None) -> dict:
+    start = int(datetime.datetime(first.year, first.month, first.day).timestamp())
+    end = int(datetime.datetime(last.year, last.month, last.day, 23, 59, 59).timestamp())
+    request = {"method": "get_energy_data", "params": {"start_timestamp": start, "end_timestamp": end, "interval": 60}}
+    if child_id is not None:
+        request = {"method": "control_child", "params": {"device_id": child_id, "requestData": request}}
+        return plug.handle(request)["result"]["responseData"]
+    return plug.handle(request)
+
+
+def test_a_smart_meter_answers_hours_of_at_most_eight_days():
+    plug = SmartDevice.from_fixture("P110(EU)_1.0_1.2.3.json")
+    midnight = datetime.datetime(TODAY.year, TODAY.month, TODAY.day)
+    plug.record_hourly(midnight + datetime.timedelta(hours=7), 40)
+    plug.record_hourly(midnight - datetime.timedelta(hours=1), 15)  # 23:00 yesterday
+    data = smart_hours(plug, TODAY - 7 * DAY, TODAY)["result"]["data"]
+    assert len(data) == 8 * 24 and data[7 * 24 + 7] == 40 and data[7 * 24 - 1] == 15 and sum(data) == 55
+    assert smart_data(plug, quarter_start(TODAY), 1440)[(TODAY - quarter_start(TODAY)).days] == 40  # days agree
+    assert smart_hours(plug, TODAY - 8 * DAY, TODAY)["error_code"] == -1008  # nine days
+    assert smart_hours(plug, TODAY, TODAY - DAY)["error_code"] == -1008
+    plug.keep_only(hour_days=1)
+    assert sum(smart_hours(plug, TODAY - DAY, TODAY)["result"]["data"]) == 40
+    plug.keep_only(days=1)  # hours go with days unless told otherwise
+    assert sum(smart_hours(plug, TODAY - DAY, TODAY)["result"]["data"]) == 40
+    plug.keep_only()
+    plug.reset_meter()
+    assert set(smart_hours(plug, TODAY, TODAY)["result"]["data"]) == {0}
+
+
+def test_a_smart_strip_outlet_answers_its_own_hours():
+    strip = SmartDevice.from_fixture("P304M(UK)_1.0_1.0.3.json")
+    first, second = strip.child_ids()[:2]
+    strip.record_hourly(datetime.datetime(TODAY.year, TODAY.month, TODAY.day, 3), 9, child_id=second)
+    assert set(smart_hours(strip, TODAY, TODAY, first)["result"]["data"]) == {0}
+    assert smart_hours(strip, TODAY, TODAY, second)["result"]["data"][3] == 9
+
+
 # -- the walk back through what a meter holds ---------------------------------------------------
 
 W = datetime.date(2025, 6, 14)
