@@ -177,13 +177,13 @@ def test_archive_json_csv_and_a_db_of_ones_own(metered, house, tmp_path):
     result = metered("energy", "Kettle", "--archive", "--db", str(db), "--json")
     assert result.code == 0, result
     kept = json.loads(result.stdout)
-    assert kept == {**kept, "name": "Kettle", "days": 4, "months": 3, "added": 7, "updated": 0, "resets": 0, "gaps": 0,
+    assert kept == {**kept, "name": "Kettle", "days": 4, "months": 3, "hours": 0, "added": 7, "updated": 0, "resets": 0, "gaps": 0,
                     "route": "local"}
     assert not metered.db.exists()
     rows = list(csv.reader(io.StringIO(metered("energy", "Kettle", "Living Room", "--archive", "--db", str(db),
                                               "--format", "csv").stdout)))
-    assert rows[0] == ["name", "device_id", "outlet_id", "days", "months", "added", "updated", "resets", "gaps"]
-    assert rows[1][0] == "Kettle" and rows[1][5:] == ["0", "0", "0", "0"] and rows[2][0] == "Living Room"
+    assert rows[0] == ["name", "device_id", "outlet_id", "days", "months", "hours", "added", "updated", "resets", "gaps"]
+    assert rows[1][0] == "Kettle" and rows[1][5:] == ["0", "0", "0", "0", "0"] and rows[2][0] == "Living Room"
     from_env = metered("energy", "Living Room", "--archive", env={"TPCLOUD_ENERGY_DB": str(tmp_path / "env.sqlite")})
     assert from_env.code == 0 and (tmp_path / "env.sqlite").exists()
 
@@ -400,15 +400,17 @@ def test_two_archive_runs_at_once_take_turns(metered, house):
 
 
 MISTAKES = [
-    (("Kettle", "--archive", "--daily"), "--archive stores every day and month"),
-    (("Kettle", "--from", "2025-01-01"), "--from and --to go with --daily or --monthly"),
+    (("Kettle", "--archive", "--daily"), "--archive stores every day, month and hour"),
+    (("Kettle", "--from", "2025-01-01"), "--from and --to go with --daily, --monthly or --hourly"),
     (("Kettle", "--daily", "--from", "2025-02-01", "--to", "2025-01-31"), "--from 2025-02-01 is after --to 2025-01-31"),
     (("Kettle", "--daily", "--month", "3", "--to", "2025-01-31"), "cannot be combined with --month or --year"),
     (("Kettle", "--daily", "--from", "yesterday"), "--from takes a date such as 2025-03-31"),
     (("Kettle", "--json", "--format", "csv"), "--json is --format json"),
+    (("Living Room", "--hourly", "--daily"), "--daily, --monthly and --hourly cannot be combined"),
+    (("Living Room", "--hourly", "--year", "2025"), "--hourly takes no --month or --year"),
     (("--all", "Kettle"), "--all covers every meter; name none with it"),
     ((), "name a device, outlet or group, or pass --all"),
-    (("Kettle", "--db", "x.sqlite"), "--db goes with --archive, --daily or --monthly"),
+    (("Kettle", "--db", "x.sqlite"), "--db goes with --archive, --daily, --monthly or --hourly"),
 ]
 
 
