@@ -274,6 +274,80 @@ def test_an_archive_query_asks_no_device(metered, house):
     assert len(kettle.requests) == asked
 
 
+# -- hours (Tapo meters) ------------------------------------------------------------------------
+
+MIDNIGHT = datetime.datetime(TODAY.year, TODAY.month, TODAY.day)
+
+
+def hours_of(user, full_name: str) -> dict[str, float]:
+    """What the archive keeps of FULL_NAME's hours."""
+    db = sqlite3.connect(user.db)
+    try:
+        return dict(db.execute("SELECT hour, kwh FROM hours WHERE device_id = ? AND outlet_id = ?", identity(user, full_name)))
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def hourly(metered, house):
+    """Hours on the Living Room P110 (today 00:00, and 10 days ago: another 8-day window) and on
+    a Bench (P304M) outlet, both over KLAP."""
+    plug, bench = house.devices["Living Room"], house.devices["Bench"]
+    plug.record_hourly(MIDNIGHT, 40)
+    plug.record_hourly(MIDNIGHT - 10 * DAY + datetime.timedelta(hours=13), 250)
+    bench.record_hourly(MIDNIGHT, 75, child_id=bench.child_ids()[1])
+    return metered
+
+
+def test_hours_are_archived_from_tapo_meters_and_twice_is_the_same_rows(hourly, house):
+    first = hourly("energy", "Living Room", "Bench", "Kettle", "--archive")
+    assert first.code == 0, first
+    lines = dict(line.split(": ", 1) for line in first.stdout.splitlines())
+    assert lines["Living Room"].startswith("5 days, 3 months and 2 hours held; ")
+    assert lines["Bench/Iron"].startswith("1 day, 1 month and 1 hour held; ")
+    assert lines["Kettle"] == "4 days and 3 months held; 7 added"  # a Kasa meter: no hours asked
+    ten_days_ago = (MIDNIGHT - 10 * DAY).strftime("%Y-%m-%dT13")
+    assert hours_of(hourly, "Living Room") == {MIDNIGHT.strftime("%Y-%m-%dT00"): 0.04, ten_days_ago: 0.25}
+    assert hours_of(hourly, "Bench/Iron") == {MIDNIGHT.strftime("%Y-%m-%dT00"): 0.075}
+    stored = dump(hourly.db), sqlite3.connect(hourly.db).execute("SELECT * FROM hours ORDER BY 1, 2, 3").fetchall()
+    again = hourly("energy", "Living Room", "Bench", "Kettle", "--archive", "--json")
+    assert {e["added"] + e["updated"] for e in json.loads(again.stdout)} == {0}, again
+    assert (dump(hourly.db), sqlite3.connect(hourly.db).execute("SELECT * FROM hours ORDER BY 1, 2, 3").fetchall()) == stored
+    hourly_requests = [r for r in house.devices["Living Room"].requests
+                       if r.get("method") == "get_energy_data" and r["params"]["interval"] == 60]
+    assert len(hourly_requests) == 2 * 3  # per run: this window, the one 10 days ago, an empty one
+
+
+def test_hours_as_csv_from_the_archive_and_from_the_device(hourly, house):
+    assert hourly("energy", "Living Room", "--archive").code == 0
+    house.devices["Living Room"].keep_only(hour_days=1)  # the plug forgets the hour 10 days ago
+    rows = list(csv.reader(io.StringIO(hourly("energy", "Living Room", "--hourly", "--from",
+                                              (TODAY - 30 * DAY).isoformat(), "--format", "csv").stdout)))
+    plug = identity(hourly, "Living Room")[0]
+    assert rows == [["name", "device_id", "outlet_id", "period", "date", "kwh", "source"],
+                    ["Living Room", plug, "", "hourly", (MIDNIGHT - 10 * DAY).strftime("%Y-%m-%dT13"), "0.25", "archive"],
+                    ["Living Room", plug, "", "hourly", MIDNIGHT.strftime("%Y-%m-%dT00"), "0.04", "archive"]]
+    device = hourly("energy", "Living Room", "--hourly", "--json")
+    assert device.code == 0, device
+    entries = json.loads(device.stdout)["entries"]
+    assert entries[0]["date"] == (TODAY - 7 * DAY).isoformat() + "T00" and entries[-1]["date"] <= datetime.datetime.now().strftime("%Y-%m-%dT%H")
+    assert {e["date"]: (e["kwh"], e["source"]) for e in entries}[MIDNIGHT.strftime("%Y-%m-%dT00")] == (0.04, "device")
+    text = hourly("energy", "Living Room", "--hourly").stdout.splitlines()
+    assert text[0] == f"Living Room: kWh per hour, {(TODAY - 7 * DAY).isoformat()} to {TODAY.isoformat()}"
+    assert f"  {MIDNIGHT.strftime('%Y-%m-%dT00')}      0.040" in text
+
+
+def test_a_kasa_meter_keeps_no_hours(hourly, house):
+    for args in (("Kettle", "--hourly"), ("Kettle", "--hourly", "--from", TODAY.isoformat())):
+        assert hourly("energy", "Kettle", "--archive").code == 0
+        result = hourly("energy", *args)
+        assert result.code == 5 and result.stdout == "", result
+        assert one_line(result.stderr).endswith("the device keeps no hourly energy figures "
+                                                "(Kasa meters keep days and months only)")
+    every = hourly("energy", "--all", "--hourly", "--from", TODAY.isoformat(), "--format", "csv")
+    assert every.code == 0 and "Kettle" not in every.stdout, every  # --all passes over meters without hours
+
+
 # -- the chart ----------------------------------------------------------------------------------
 
 
