@@ -516,5 +516,5 @@ def test_the_json_shapes_are_those_the_docs_document(metered):
     kept = json.loads(metered("energy", "Kettle", "Living Room", "--archive", "--json").stdout)
     assert all(set(e) == documented_keys("energy --archive --json") | {"wire", "address", "error"} for e in kept)
     found = json.loads(metered("energy", "Kettle", "--daily", "--from", "2000-01-01", "--json").stdout)
-    assert set(found) == documented_keys("energy --daily|--monthly --from DATE --to DATE --json")
+    assert set(found) == documented_keys("energy --daily|--monthly|--hourly --from DATE --to DATE --json")
     assert set(found["entries"][0]) == {"date", "kwh", "source"}
