@@ -177,13 +177,13 @@ def test_archive_json_csv_and_a_db_of_ones_own(metered, house, tmp_path):
     result = metered("energy", "Kettle", "--archive", "--db", str(db), "--json")
     assert result.code == 0, result
     kept = json.loads(result.stdout)
-    assert kept == {**kept, "name": "Kettle", "days": 4, "months": 3, "added": 7, "updated": 0, "resets": 0, "gaps": 0,
+    assert kept == {**kept, "name": "Kettle", "days": 4, "months": 3, "hours": 0, "added": 7, "updated": 0, "resets": 0, "gaps": 0,
                     "route": "local"}
     assert not metered.db.exists()
     rows = list(csv.reader(io.StringIO(metered("energy", "Kettle", "Living Room", "--archive", "--db", str(db),
                                               "--format", "csv").stdout)))
-    assert rows[0] == ["name", "device_id", "outlet_id", "days", "months", "added", "updated", "resets", "gaps"]
-    assert rows[1][0] == "Kettle" and rows[1][5:] == ["0", "0", "0", "0"] and rows[2][0] == "Living Room"
+    assert rows[0] == ["name", "device_id", "outlet_id", "days", "months", "hours", "added", "updated", "resets", "gaps"]
+    assert rows[1][0] == "Kettle" and rows[1][5:] == ["0", "0", "0", "0", "0"] and rows[2][0] == "Living Room"
     from_env = metered("energy", "Living Room", "--archive", env={"TPCLOUD_ENERGY_DB": str(tmp_path / "env.sqlite")})
     assert from_env.code == 0 and (tmp_path / "env.sqlite").exists()
 
@@ -272,6 +272,80 @@ def test_an_archive_query_asks_no_device(metered, house):
     asked = len(kettle.requests)
     assert metered("energy", "Kettle", "--daily", "--from", "2000-01-01").code == 0
     assert len(kettle.requests) == asked
+
+
+# -- hours (Tapo meters) ------------------------------------------------------------------------
+
+MIDNIGHT = datetime.datetime(TODAY.year, TODAY.month, TODAY.day)
+
+
+def hours_of(user, full_name: str) -> dict[str, float]:
+    """What the archive keeps of FULL_NAME's hours."""
+    db = sqlite3.connect(user.db)
+    try:
+        return dict(db.execute("SELECT hour, kwh FROM hours WHERE device_id = ? AND outlet_id = ?", identity(user, full_name)))
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def hourly(metered, house):
+    """Hours on the Living Room P110 (today 00:00, and 10 days ago: another 8-day window) and on
+    a Bench (P304M) outlet, both over KLAP."""
+    plug, bench = house.devices["Living Room"], house.devices["Bench"]
+    plug.record_hourly(MIDNIGHT, 40)
+    plug.record_hourly(MIDNIGHT - 10 * DAY + datetime.timedelta(hours=13), 250)
+    bench.record_hourly(MIDNIGHT, 75, child_id=bench.child_ids()[1])
+    return metered
+
+
+def test_hours_are_archived_from_tapo_meters_and_twice_is_the_same_rows(hourly, house):
+    first = hourly("energy", "Living Room", "Bench", "Kettle", "--archive")
+    assert first.code == 0, first
+    lines = dict(line.split(": ", 1) for line in first.stdout.splitlines())
+    assert lines["Living Room"].startswith("5 days, 3 months and 2 hours held; ")
+    assert lines["Bench/Iron"].startswith("1 day, 1 month and 1 hour held; ")
+    assert lines["Kettle"] == "4 days and 3 months held; 7 added"  # a Kasa meter: no hours asked
+    ten_days_ago = (MIDNIGHT - 10 * DAY).strftime("%Y-%m-%dT13")
+    assert hours_of(hourly, "Living Room") == {MIDNIGHT.strftime("%Y-%m-%dT00"): 0.04, ten_days_ago: 0.25}
+    assert hours_of(hourly, "Bench/Iron") == {MIDNIGHT.strftime("%Y-%m-%dT00"): 0.075}
+    stored = dump(hourly.db), sqlite3.connect(hourly.db).execute("SELECT * FROM hours ORDER BY 1, 2, 3").fetchall()
+    again = hourly("energy", "Living Room", "Bench", "Kettle", "--archive", "--json")
+    assert {e["added"] + e["updated"] for e in json.loads(again.stdout)} == {0}, again
+    assert (dump(hourly.db), sqlite3.connect(hourly.db).execute("SELECT * FROM hours ORDER BY 1, 2, 3").fetchall()) == stored
+    hourly_requests = [r for r in house.devices["Living Room"].requests
+                       if r.get("method") == "get_energy_data" and r["params"]["interval"] == 60]
+    assert len(hourly_requests) == 2 * 3  # per run: this window, the one 10 days ago, an empty one
+
+
+def test_hours_as_csv_from_the_archive_and_from_the_device(hourly, house):
+    assert hourly("energy", "Living Room", "--archive").code == 0
+    house.devices["Living Room"].keep_only(hour_days=1)  # the plug forgets the hour 10 days ago
+    rows = list(csv.reader(io.StringIO(hourly("energy", "Living Room", "--hourly", "--from",
+                                              (TODAY - 30 * DAY).isoformat(), "--format", "csv").stdout)))
+    plug = identity(hourly, "Living Room")[0]
+    assert rows == [["name", "device_id", "outlet_id", "period", "date", "kwh", "source"],
+                    ["Living Room", plug, "", "hourly", (MIDNIGHT - 10 * DAY).strftime("%Y-%m-%dT13"), "0.25", "archive"],
+                    ["Living Room", plug, "", "hourly", MIDNIGHT.strftime("%Y-%m-%dT00"), "0.04", "archive"]]
+    device = hourly("energy", "Living Room", "--hourly", "--json")
+    assert device.code == 0, device
+    entries = json.loads(device.stdout)["entries"]
+    assert entries[0]["date"] == (TODAY - 7 * DAY).isoformat() + "T00" and entries[-1]["date"] <= datetime.datetime.now().strftime("%Y-%m-%dT%H")
+    assert {e["date"]: (e["kwh"], e["source"]) for e in entries}[MIDNIGHT.strftime("%Y-%m-%dT00")] == (0.04, "device")
+    text = hourly("energy", "Living Room", "--hourly").stdout.splitlines()
+    assert text[0] == f"Living Room: kWh per hour, {(TODAY - 7 * DAY).isoformat()} to {TODAY.isoformat()}"
+    assert f"  {MIDNIGHT.strftime('%Y-%m-%dT00')}      0.040" in text
+
+
+def test_a_kasa_meter_keeps_no_hours(hourly, house):
+    for args in (("Kettle", "--hourly"), ("Kettle", "--hourly", "--from", TODAY.isoformat())):
+        assert hourly("energy", "Kettle", "--archive").code == 0
+        result = hourly("energy", *args)
+        assert result.code == 5 and result.stdout == "", result
+        assert one_line(result.stderr).endswith("the device keeps no hourly energy figures "
+                                                "(Kasa meters keep days and months only)")
+    every = hourly("energy", "--all", "--hourly", "--from", TODAY.isoformat(), "--format", "csv")
+    assert every.code == 0 and "Kettle" not in every.stdout, every  # --all passes over meters without hours
 
 
 # -- the chart ----------------------------------------------------------------------------------
@@ -400,15 +474,17 @@ def test_two_archive_runs_at_once_take_turns(metered, house):
 
 
 MISTAKES = [
-    (("Kettle", "--archive", "--daily"), "--archive stores every day and month"),
-    (("Kettle", "--from", "2025-01-01"), "--from and --to go with --daily or --monthly"),
+    (("Kettle", "--archive", "--daily"), "--archive stores every day, month and hour"),
+    (("Kettle", "--from", "2025-01-01"), "--from and --to go with --daily, --monthly or --hourly"),
     (("Kettle", "--daily", "--from", "2025-02-01", "--to", "2025-01-31"), "--from 2025-02-01 is after --to 2025-01-31"),
     (("Kettle", "--daily", "--month", "3", "--to", "2025-01-31"), "cannot be combined with --month or --year"),
     (("Kettle", "--daily", "--from", "yesterday"), "--from takes a date such as 2025-03-31"),
     (("Kettle", "--json", "--format", "csv"), "--json is --format json"),
+    (("Living Room", "--hourly", "--daily"), "--daily, --monthly and --hourly cannot be combined"),
+    (("Living Room", "--hourly", "--year", "2025"), "--hourly takes no --month or --year"),
     (("--all", "Kettle"), "--all covers every meter; name none with it"),
     ((), "name a device, outlet or group, or pass --all"),
-    (("Kettle", "--db", "x.sqlite"), "--db goes with --archive, --daily or --monthly"),
+    (("Kettle", "--db", "x.sqlite"), "--db goes with --archive, --daily, --monthly or --hourly"),
 ]
 
 
@@ -440,5 +516,5 @@ def test_the_json_shapes_are_those_the_docs_document(metered):
     kept = json.loads(metered("energy", "Kettle", "Living Room", "--archive", "--json").stdout)
     assert all(set(e) == documented_keys("energy --archive --json") | {"wire", "address", "error"} for e in kept)
     found = json.loads(metered("energy", "Kettle", "--daily", "--from", "2000-01-01", "--json").stdout)
-    assert set(found) == documented_keys("energy --daily|--monthly --from DATE --to DATE --json")
+    assert set(found) == documented_keys("energy --daily|--monthly|--hourly --from DATE --to DATE --json")
     assert set(found["entries"][0]) == {"date", "kwh", "source"}

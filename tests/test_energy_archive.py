@@ -118,6 +118,44 @@ def test_a_smart_strip_outlet_resets_alone():
 
 
 
+
+def smart_hours(plug: SmartDevice, first: datetime.date, last: datetime.date, child_id: str | None = None) -> dict:
+    start = int(datetime.datetime(first.year, first.month, first.day).timestamp())
+    end = int(datetime.datetime(last.year, last.month, last.day, 23, 59, 59).timestamp())
+    request = {"method": "get_energy_data", "params": {"start_timestamp": start, "end_timestamp": end, "interval": 60}}
+    if child_id is not None:
+        request = {"method": "control_child", "params": {"device_id": child_id, "requestData": request}}
+        return plug.handle(request)["result"]["responseData"]
+    return plug.handle(request)
+
+
+def test_a_smart_meter_answers_hours_of_at_most_eight_days():
+    plug = SmartDevice.from_fixture("P110(EU)_1.0_1.2.3.json")
+    midnight = datetime.datetime(TODAY.year, TODAY.month, TODAY.day)
+    plug.record_hourly(midnight + datetime.timedelta(hours=7), 40)
+    plug.record_hourly(midnight - datetime.timedelta(hours=1), 15)  # 23:00 yesterday
+    data = smart_hours(plug, TODAY - 7 * DAY, TODAY)["result"]["data"]
+    assert len(data) == 8 * 24 and data[7 * 24 + 7] == 40 and data[7 * 24 - 1] == 15 and sum(data) == 55
+    assert smart_data(plug, quarter_start(TODAY), 1440)[(TODAY - quarter_start(TODAY)).days] == 40  # days agree
+    assert smart_hours(plug, TODAY - 8 * DAY, TODAY)["error_code"] == -1008  # nine days
+    assert smart_hours(plug, TODAY, TODAY - DAY)["error_code"] == -1008
+    plug.keep_only(hour_days=1)
+    assert sum(smart_hours(plug, TODAY - DAY, TODAY)["result"]["data"]) == 40
+    plug.keep_only(days=1)  # hours go with days unless told otherwise
+    assert sum(smart_hours(plug, TODAY - DAY, TODAY)["result"]["data"]) == 40
+    plug.keep_only()
+    plug.reset_meter()
+    assert set(smart_hours(plug, TODAY, TODAY)["result"]["data"]) == {0}
+
+
+def test_a_smart_strip_outlet_answers_its_own_hours():
+    strip = SmartDevice.from_fixture("P304M(UK)_1.0_1.0.3.json")
+    first, second = strip.child_ids()[:2]
+    strip.record_hourly(datetime.datetime(TODAY.year, TODAY.month, TODAY.day, 3), 9, child_id=second)
+    assert set(smart_hours(strip, TODAY, TODAY, first)["result"]["data"]) == {0}
+    assert smart_hours(strip, TODAY, TODAY, second)["result"]["data"][3] == 9
+
+
 # -- the walk back through what a meter holds ---------------------------------------------------
 
 W = datetime.date(2025, 6, 14)
@@ -157,8 +195,10 @@ def test_a_smart_walk_goes_back_quarter_by_quarter_and_a_zero_is_no_figure():
     assert held.days_from == "2024-10-01"  # the last quarter of 2024 was all zeros: August is not reached
     assert held.months == (("2024-08", 0.07), ("2025-01", 0.03), ("2025-04", 0.05), ("2025-06", 0.1))
     assert held.months_from == "2023-01"
-    starts = [datetime.date.fromtimestamp(r["params"]["start_timestamp"]).isoformat() for r in plug.requests]
+    starts = [datetime.date.fromtimestamp(r["params"]["start_timestamp"]).isoformat() for r in plug.requests
+              if r["params"]["interval"] != 60]
     assert starts == ["2025-04-01", "2025-01-01", "2024-10-01", "2025-01-01", "2024-01-01", "2023-01-01"]
+    assert held.hours == () and held.hours_from == "2025-05-30T00"  # days recorded alone have no hours
 
 
 def test_a_smart_strip_outlet_is_walked_through_control_child():
@@ -168,6 +208,35 @@ def test_a_smart_strip_outlet_is_walked_through_control_child():
     held = walk(strip, smart_strip_target(strip, 1))
     assert held.days == ((W.isoformat(), 0.75),) and held.months == (("2025-06", 0.75),)
     assert {r["params"]["device_id"] for r in strip.requests} == {iron}
+
+
+def test_a_smart_walk_goes_back_eight_days_at_a_time_until_eight_hold_no_hour():
+    plug = SmartDevice.from_fixture("P110(EU)_1.0_1.2.3.json")
+    for when, wh in [("2025-06-14T08", 30), ("2025-06-14T09", 0), ("2025-06-07T00", 5), ("2025-06-03T23", 12),
+                     ("2025-05-20T10", 99)]:  # 05-22..05-29 hold nothing: 05-20 is not reached
+        plug.record_hourly(datetime.datetime.fromisoformat(when + ":00"), wh)
+    held = walk(plug)
+    assert held.hours == (("2025-06-03T23", 0.012), ("2025-06-07T00", 0.005), ("2025-06-14T08", 0.03))
+    assert held.hours_from == "2025-05-22T00"
+    hourly = [r["params"] for r in plug.requests if r["params"]["interval"] == 60]
+    assert [datetime.datetime.fromtimestamp(p["start_timestamp"]).isoformat() for p in hourly] == [
+        "2025-06-07T00:00:00", "2025-05-30T00:00:00", "2025-05-22T00:00:00"]
+    assert [datetime.datetime.fromtimestamp(p["end_timestamp"]).isoformat() for p in hourly] == [
+        "2025-06-14T23:59:59", "2025-06-06T23:59:59", "2025-05-29T23:59:59"]
+    assert ("2025-06-14", 0.03) in held.days  # the hours are in the days too
+
+
+def test_an_iot_walk_asks_for_no_hours_and_an_iot_meter_keeps_none():
+    plug = IotDevice.from_fixture("HS110(EU)_4.0_1.0.4.json")
+    held = walk(plug)
+    assert held.hours == () and held.hours_from is None
+
+    async def send(request):
+        return plug.handle(request)
+
+    with pytest.raises(errors.NotSupported, match="keeps no hourly energy figures") as failure:
+        asyncio.run(energy.history(energy.HOURLY, W.year, W.month, W)(target_of(plug), send))
+    assert failure.value.exit_code == 5
 
 
 def test_a_meter_without_history_lacks_it():
@@ -227,9 +296,9 @@ def dump(path) -> dict:
 def test_a_new_archive_has_a_versioned_schema_and_a_second_run_adds_nothing(tmp_path):
     path = tmp_path / "new" / "energy.sqlite"
     first = keep(path, held(("2025-06-01", 1.0), ("2025-06-02", 0.5)))
-    assert first.to_dict() == {"days": 2, "months": 1, "added": 3, "updated": 0, "resets": 0, "gaps": 0}
+    assert first.to_dict() == {"days": 2, "months": 1, "hours": 0, "added": 3, "updated": 0, "resets": 0, "gaps": 0}
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     db.close()
     before = dump(path)
     assert before["days"] == [("D1", "", "2025-06-01", 1.0, "2025-06-15T15:06:40Z"), ("D1", "", "2025-06-02", 0.5, "2025-06-15T15:06:40Z")]
@@ -237,6 +306,73 @@ def test_a_new_archive_has_a_versioned_schema_and_a_second_run_adds_nothing(tmp_
     again = keep(path, held(("2025-06-01", 1.0), ("2025-06-02", 0.5)), now=1_760_000_000.0)
     assert (again.added, again.updated, again.resets, again.gaps) == (0, 0, 0, 0)
     assert dump(path) == before
+
+
+def test_hours_are_kept_as_days_are_only_raised_and_their_resets_and_gaps_noted(tmp_path):
+    path = tmp_path / "energy.sqlite"
+    hours = (("2025-06-01T07", 0.2), ("2025-06-01T08", 0.1))
+    first = keep(path, Held((), (), "2025-06-01", "2025-01", hours, "2025-05-25T00"))
+    assert (first.hours, first.added) == (2, 2)
+    stored = dump(path)
+    assert keep(path, Held((), (), "2025-06-01", "2025-01", hours, "2025-05-25T00")).added == 0 and dump(path) == stored
+    later = keep(path, Held((), (), "2025-06-01", "2025-01", (("2025-06-01T08", 0.05), ("2025-06-01T09", 0.3)),
+                            "2025-05-25T00"), now=1_760_000_000.0)
+    assert (later.added, later.resets, later.gaps) == (1, 1, 1)
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT hour, kwh FROM hours ORDER BY hour").fetchall() == [
+        ("2025-06-01T07", 0.2), ("2025-06-01T08", 0.1), ("2025-06-01T09", 0.3)]
+    assert db.execute("SELECT period, date, kind FROM events ORDER BY date").fetchall() == [
+        ("hour", "2025-06-01T07", "gap"), ("hour", "2025-06-01T08", "reset")]
+    db.close()
+    with Archive.for_reading(path) as archive:
+        found = archive.history([meter()], energy.HOURLY, "2025-06-01", "2025-06-01")
+    assert found.entries == (("2025-06-01T07", 0.2), ("2025-06-01T08", 0.1), ("2025-06-01T09", 0.3))
+    # a meter that keeps no hours (hours_from None) leaves the archived ones alone: no gaps
+    assert keep(path, Held((), (), "2025-06-01", "2025-01")).gaps == 0
+
+
+V1_SCHEMA = [
+    "CREATE TABLE meters (device_id TEXT NOT NULL, outlet_id TEXT NOT NULL, name TEXT NOT NULL, "
+    "PRIMARY KEY (device_id, outlet_id))",
+    "CREATE TABLE days (device_id TEXT NOT NULL, outlet_id TEXT NOT NULL, date TEXT NOT NULL, kwh REAL NOT NULL, "
+    "recorded_at TEXT NOT NULL, PRIMARY KEY (device_id, outlet_id, date)) WITHOUT ROWID",
+    "CREATE TABLE months (device_id TEXT NOT NULL, outlet_id TEXT NOT NULL, month TEXT NOT NULL, kwh REAL NOT NULL, "
+    "recorded_at TEXT NOT NULL, PRIMARY KEY (device_id, outlet_id, month)) WITHOUT ROWID",
+    "CREATE TABLE events (device_id TEXT NOT NULL, outlet_id TEXT NOT NULL, "
+    "period TEXT NOT NULL CHECK (period IN ('day', 'month')), date TEXT NOT NULL, "
+    "kind TEXT NOT NULL CHECK (kind IN ('reset', 'gap')), archived_kwh REAL NOT NULL, device_kwh REAL, "
+    "seen_at TEXT NOT NULL, PRIMARY KEY (device_id, outlet_id, period, date, kind)) WITHOUT ROWID",
+    "INSERT INTO meters VALUES ('D1', '', 'Kettle')",
+    "INSERT INTO days VALUES ('D1', '', '2025-05-20', 0.3, '2025-05-21T00:00:00Z')",
+    "INSERT INTO months VALUES ('D1', '', '2025-05', 0.3, '2025-05-21T00:00:00Z')",
+    "INSERT INTO events VALUES ('D1', '', 'day', '2025-05-19', 'gap', 0.1, NULL, '2025-05-21T00:00:00Z')",
+    "PRAGMA user_version = 1",
+]
+
+
+def test_a_version_1_archive_is_read_as_it_is_and_migrated_when_written(tmp_path):
+    path = tmp_path / "energy.sqlite"
+    db = sqlite3.connect(path)
+    for statement in V1_SCHEMA:
+        db.execute(statement)
+    db.commit()
+    db.close()
+    before = dump(path)
+    with Archive.for_reading(path) as archive:  # read-only: no hours, nothing changed
+        assert archive.figures(meter(), energy.HOURLY, "", "9999") == {}
+        assert archive.figures(meter(), DAILY, "", "9999") == {"2025-05-20": 0.3}
+    assert dump(path) == before
+    kept = keep(path, Held((("2025-05-20", 0.3),), (("2025-05", 0.3),), "2025-05-01", "2025-01", (("2025-05-20T10", 0.3),),
+                           "2025-05-13T00"))
+    assert (kept.added, kept.hours) == (1, 1)
+    after = dump(path)
+    assert {t: after[t] for t in ("meters", "days", "months", "events")} == before  # its days, months and events kept
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("SELECT hour, kwh FROM hours").fetchall() == [("2025-05-20T10", 0.3)]
+    db.execute("INSERT INTO events VALUES ('D1', '', 'hour', '2025-05-20T09', 'gap', 0.1, NULL, 'x')")  # takes 'hour'
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'events_v1'").fetchall() == []
+    db.close()
 
 
 def test_a_figure_is_only_ever_raised(tmp_path):
@@ -300,7 +436,7 @@ def test_nothing_is_written_when_the_run_fails(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (b"these are not the bytes of a database " * 200, "file is not a database"),
-    (None, "written by a newer tpcloud (schema 7, this one knows 1)"),
+    (None, "written by a newer tpcloud (schema 7, this one knows 2)"),
     ("foreign", "an SQLite database, but not a tpcloud energy archive"),
 ])
 def test_a_file_that_is_not_an_archive_is_left_as_it_is(tmp_path, content, message):

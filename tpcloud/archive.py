@@ -1,14 +1,16 @@
-"""The energy archive: the daily and monthly figures meters hold, kept in SQLite after the
-meters have forgotten them.
+"""The energy archive: the daily, monthly and (Tapo) hourly figures meters hold, kept in SQLite
+after the meters have forgotten them.
 
 Kasa plugs keep a month or two of days, and a reset or a firmware update empties a meter; run
 from cron, `energy --all --archive` keeps what each meter (a device, or one strip outlet) holds
 in a file of the user's. Each figure is keyed by device id, outlet id ('' for a device itself)
-and date, so storing the same figures again changes nothing. A figure is only ever raised: one
+and date (an hour: "2025-06-01T13", local), so storing the same figures again changes nothing. A figure is only ever raised: one
 the meter now reports lower (a reset since) or no longer holds is kept as it was, and what was
 seen goes into ``events`` once (``reset`` or ``gap``), never a number made up for it.
 
-The file has a schema version (``PRAGMA user_version``). Writes happen in one short transaction
+The file has a schema version (``PRAGMA user_version``): 1 had days and months, 2 adds ``hours``
+(and ``hour`` events); a version-1 file is migrated when it is next opened for writing, and read
+as it is (with no hours) until then. Writes happen in one short transaction
 after every device has answered (``BEGIN IMMEDIATE``, waiting up to ``BUSY_SECONDS`` for
 another run's), so two cron jobs take turns, and SQLite's rollback journal keeps a crash
 harmless. That journal, rather than WAL, because a read-only look (`doctor`, a history) then
@@ -25,17 +27,26 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from tpcloud.capabilities.energy import ARCHIVE, DAILY, MONTHLY, Held, History
+from tpcloud.capabilities.energy import ARCHIVE, DAILY, HOURLY, MONTHLY, Held, History
 from tpcloud.devices import Target
 from tpcloud.errors import ArchiveError
 
 if TYPE_CHECKING:
     import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # How long a run waits for another one's write to finish.
 BUSY_SECONDS = 30.0
-# The tables of schema version 1.
+_HOURS = """CREATE TABLE hours (
+        device_id TEXT NOT NULL, outlet_id TEXT NOT NULL, hour TEXT NOT NULL, kwh REAL NOT NULL,
+        recorded_at TEXT NOT NULL, PRIMARY KEY (device_id, outlet_id, hour)) WITHOUT ROWID"""
+_EVENTS = """CREATE TABLE events (
+        device_id TEXT NOT NULL, outlet_id TEXT NOT NULL,
+        period TEXT NOT NULL CHECK (period IN ('day', 'month', 'hour')), date TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('reset', 'gap')),
+        archived_kwh REAL NOT NULL, device_kwh REAL, seen_at TEXT NOT NULL,
+        PRIMARY KEY (device_id, outlet_id, period, date, kind)) WITHOUT ROWID"""
+# The tables of the present schema (version 2).
 _SCHEMA = (
     """CREATE TABLE meters (
         device_id TEXT NOT NULL, outlet_id TEXT NOT NULL, name TEXT NOT NULL,
@@ -46,25 +57,34 @@ _SCHEMA = (
     """CREATE TABLE months (
         device_id TEXT NOT NULL, outlet_id TEXT NOT NULL, month TEXT NOT NULL, kwh REAL NOT NULL,
         recorded_at TEXT NOT NULL, PRIMARY KEY (device_id, outlet_id, month)) WITHOUT ROWID""",
-    """CREATE TABLE events (
-        device_id TEXT NOT NULL, outlet_id TEXT NOT NULL,
-        period TEXT NOT NULL CHECK (period IN ('day', 'month')), date TEXT NOT NULL,
-        kind TEXT NOT NULL CHECK (kind IN ('reset', 'gap')),
-        archived_kwh REAL NOT NULL, device_kwh REAL, seen_at TEXT NOT NULL,
-        PRIMARY KEY (device_id, outlet_id, period, date, kind)) WITHOUT ROWID""",
+    _EVENTS,
+    _HOURS,
 )
+# From each older version to the next: version 1 -> 2 adds ``hours``, and remakes ``events``
+# (SQLite cannot change a CHECK in place) so that it takes 'hour'.
+_MIGRATIONS = {
+    1: (
+        _HOURS,
+        "ALTER TABLE events RENAME TO events_v1",
+        _EVENTS,
+        "INSERT INTO events SELECT * FROM events_v1",
+        "DROP TABLE events_v1",
+    ),
+}
 # Per period: its table, the column of its dates, and what events call it.
-_TABLES = {DAILY: ("days", "date", "day"), MONTHLY: ("months", "month", "month")}
+_TABLES = {DAILY: ("days", "date", "day"), MONTHLY: ("months", "month", "month"), HOURLY: ("hours", "hour", "hour")}
 _MOVE_ASIDE = "move it aside (a new one is started), or choose another file with --db or TPCLOUD_ENERGY_DB"
 
 
 @dataclass(frozen=True)
 class Kept:
-    """What one run did with one meter's figures: how many days and months it holds, how many
-    were new to the archive or raised there, and the resets and gaps seen for the first time."""
+    """What one run did with one meter's figures: how many days and months (and hours) it holds,
+    how many were new to the archive or raised there, and the resets and gaps seen for the first
+    time."""
 
     days: int
     months: int
+    hours: int = 0
     added: int = 0
     updated: int = 0
     resets: int = 0
@@ -86,6 +106,12 @@ class Archived:
         return {**self.target.identity(), **self.result.to_dict()}
 
 
+def _migrations(version: int) -> Iterator[str]:
+    """The statements that bring a file of schema VERSION to SCHEMA_VERSION."""
+    for step in range(version, SCHEMA_VERSION):
+        yield from _MIGRATIONS[step]
+
+
 def _key(target: Target) -> tuple[str, str]:
     return target.device.device_id, target.outlet.id if target.outlet else ""
 
@@ -101,6 +127,7 @@ class Archive:
         self.path = path
         self._db = db
         self._empty = version == 0  # a file with no schema yet (one opened only to be read)
+        self._version_read = version
 
     @classmethod
     def for_writing(cls, path: Path) -> "Archive":
@@ -116,15 +143,15 @@ class Archive:
             with archive._failing("cannot write"):
                 archive._db.execute("BEGIN IMMEDIATE")
                 version = archive._version()  # again: another run may have made the schema meanwhile
-                for statement in _SCHEMA if version == 0 else ():
+                for statement in _SCHEMA if version == 0 else _migrations(version):
                     archive._db.execute(statement)
                 # Writing the version, the same or a new one, proves the file and its folder writable.
                 archive._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                archive._db.execute("COMMIT" if version == 0 else "ROLLBACK")
+                archive._db.execute("COMMIT" if version < SCHEMA_VERSION else "ROLLBACK")
         except BaseException:
             archive.close()  # an open transaction ends with the connection, undone
             raise
-        archive._empty = False
+        archive._empty, archive._version_read = False, SCHEMA_VERSION
         return archive
 
     @classmethod
@@ -156,7 +183,7 @@ class Archive:
         except ArchiveError:
             db.close()
             raise
-        archive._empty = version == 0
+        archive._empty, archive._version_read = version == 0, version
         return archive
 
     def _version(self) -> int:
@@ -219,7 +246,9 @@ class Archive:
             counts: Counter[str] = Counter()
             self._keep(DAILY, key, held.days, held.days_from, stamp, counts)
             self._keep(MONTHLY, key, held.months, held.months_from, stamp, counts)
-        return Kept(len(held.days), len(held.months), **counts)
+            if held.hours_from is not None:
+                self._keep(HOURLY, key, held.hours, held.hours_from, stamp, counts)
+        return Kept(len(held.days), len(held.months), len(held.hours), **counts)
 
     def _keep(self, period: str, key: tuple[str, str], figures: tuple[tuple[str, float], ...], since: str,
               stamp: str, counts: Counter[str]) -> None:
@@ -253,8 +282,9 @@ class Archive:
     # -- reading --------------------------------------------------------------------------------
 
     def figures(self, target: Target, period: str, first: str, last: str) -> dict[str, float]:
-        """TARGET's archived figures of PERIOD dated FIRST to LAST ("2025-06-01" or "2025-06")."""
-        if self._empty:
+        """TARGET's archived figures of PERIOD dated FIRST to LAST ("2025-06-01", "2025-06" or
+        "2025-06-01T13"); a version-1 file has no hours."""
+        if self._empty or (period == HOURLY and self._version_read < 2):
             return {}
         table, column, _ = _TABLES[period]
         with self._failing("cannot read"):
@@ -266,7 +296,10 @@ class Archive:
     def history(self, parts: list[Target], period: str, first: str | None, last: str) -> History:
         """The archive's figures of PARTS (one meter, or a strip's outlets: added up) from FIRST
         (None: the oldest) to LAST."""
-        start, end = (first or "", last) if period == DAILY else ((first or "")[:7], last[:7])
+        if period == HOURLY:
+            start, end = first or "", f"{last}T23"
+        else:
+            start, end = (first or "", last) if period == DAILY else ((first or "")[:7], last[:7])
         histories = []
         for part in parts:
             found = self.figures(part, period, start, end)

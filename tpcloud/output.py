@@ -203,10 +203,14 @@ def history_text(name: str, history: Any, width: int | None = None) -> str:
     With WIDTH (a terminal's columns), a bar beside each figure, the largest reaching WIDTH."""
     from tpcloud.charts import bar
 
-    unit = "day" if history.period == "daily" else "month"
+    unit = {"daily": "day", "monthly": "month", "hourly": "hour"}[history.period]
     if history.span is not None:
         first, last = history.span
         lines = [f"{name}: kWh per {unit} from the archive, " + (f"{first} to {last}" if first else f"up to {last}")]
+    elif history.period == "hourly":  # the device's last days
+        labels = [label for label, _ in history.entries]
+        lines = [f"{name}: kWh per hour, {labels[0][:10]} to {labels[-1][:10]}" if history.entries
+                 else f"{name}: kWh per hour: none held"]
     else:
         period = f"{history.year}-{history.month:02d}" if history.month else str(history.year)
         lines = [f"{name}: kWh per {unit} in {period}"]
@@ -252,12 +256,15 @@ def readings_table(results: list[Any]) -> str:
 
 
 def kept_text(name: str, kept: Any) -> str:
-    """What `energy --archive` did with one meter: `Kettle: 45 days and 12 months held; 3 added, 1 updated`."""
+    """What `energy --archive` did with one meter: `Kettle: 45 days and 12 months held; 3 added, 1 updated`
+    (`Plug: 45 days, 12 months and 96 hours held; ...` for a meter that had hours to give)."""
     counts = [(kept.added, "added", "added"), (kept.updated, "updated", "updated"), (kept.resets, "reset", "resets"),
               (kept.gaps, "gap", "gaps")]
     changes = ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)
-    days, months = (f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in ((kept.days, "day"), (kept.months, "month")))
-    return f"{name}: {days} and {months} held; {changes or 'nothing new'}"
+    days, months, hours = (f"{n} {unit}{'' if n == 1 else 's'}"
+                           for n, unit in ((kept.days, "day"), (kept.months, "month"), (kept.hours, "hour")))
+    held = f"{days}, {months} and {hours}" if kept.hours else f"{days} and {months}"
+    return f"{name}: {held} held; {changes or 'nothing new'}"
 
 
 def csv_text(header: list[str], rows: Iterable[list[Any]]) -> str:
@@ -278,7 +285,7 @@ def reading_rows(results: list[Any]) -> list[list[Any]]:
 
 
 def history_rows(results: list[Any]) -> list[list[Any]]:
-    """`energy --daily|--monthly --format csv`: a row per day or month of each meter, under ``HISTORY_HEADER``."""
+    """`energy --daily|--monthly|--hourly --format csv`: a row per day, month or hour of each meter, under ``HISTORY_HEADER``."""
     return [[*_identity(done), done.result.period, label, kwh, done.result.source(n)]
             for done in results for n, (label, kwh) in enumerate(done.result.entries)]
 
@@ -295,7 +302,7 @@ def _identity(done: Any) -> list[Any]:
 
 READING_HEADER = ["name", "device_id", "outlet_id", *_READING_FIELDS]
 HISTORY_HEADER = ["name", "device_id", "outlet_id", "period", "date", "kwh", "source"]
-KEPT_HEADER = ["name", "device_id", "outlet_id", "days", "months", "added", "updated", "resets", "gaps"]
+KEPT_HEADER = ["name", "device_id", "outlet_id", "days", "months", "hours", "added", "updated", "resets", "gaps"]
 
 
 def light_text(name: str, state: Any) -> str:

@@ -15,7 +15,11 @@ SMART meters answer ``get_energy_usage`` (``current_power`` in mW, ``today_energ
 from the first day of a quarter (``interval`` 1440) or one per month from January (``interval``
 43200); the device wants ``start_timestamp`` on that first day at local midnight, so the dates
 are counted from there (tapo's ``EnergyDataInterval`` documents the rule; not checked on
-hardware here).
+hardware here). With ``interval`` 60 they answer hours: ``start_timestamp`` local midnight of the
+first day, ``end_timestamp`` 23:59:59 local of the last, at most 8 days inclusive, one Wh figure
+per hour from the start (labelled by local wall-clock hour, "2025-06-01T13"). Kasa meters keep
+no hours. How far back a Tapo meter keeps hours is not known: the walk asks until 8 days hold
+nothing.
 
 Meters forget: Kasa plugs keep a month or two of days, and a firmware update or a reset empties
 them. ``holdings`` walks back through everything a meter still holds, for the archive
@@ -33,10 +37,14 @@ from typing import Any, Awaitable, Callable, Iterator, Mapping, Optional, TypeVa
 from tpcloud.capabilities import Send, absent, lacking
 from tpcloud.devices import Target
 from tpcloud.dialects import iot, smart
-from tpcloud.errors import DeviceError, ProtocolError, UsageError
+from tpcloud.errors import DeviceError, NotSupported, ProtocolError, UsageError
 
 WHAT = "energy meter"
-DAILY, MONTHLY = "daily", "monthly"
+DAILY, MONTHLY, HOURLY = "daily", "monthly", "hourly"
+# The longest span (days, inclusive) one hourly get_energy_data may ask about (tapo's
+# EnergyDataInterval::Hourly: "must not be greater than 8 days").
+HOURLY_DAYS = 8
+NO_HOURS = "the device keeps no hourly energy figures (Kasa meters keep days and months only)"
 # Where a figure of a history comes from: the device, or the archive (which kept it after the
 # device forgot it or reset).
 DEVICE, ARCHIVE = "device", "archive"
@@ -51,8 +59,9 @@ Archived = Callable[[Target], Mapping[str, float]]
 @dataclass(frozen=True)
 class Asked:
     """What `tpcloud energy` was asked for: the reading now, or the daily (per day of MONTH of
-    YEAR) or monthly (per month of YEAR) history; None = this month or year. START and END
-    (``--from``, ``--to``) ask the archive for the days or months between them instead."""
+    YEAR), monthly (per month of YEAR) or hourly (per hour of the last 8 days) history; None =
+    this month or year. START and END (``--from``, ``--to``) ask the archive for the days, months
+    or hours between them instead."""
 
     daily: bool = False
     monthly: bool = False
@@ -60,12 +69,15 @@ class Asked:
     year: int | None = None
     start: datetime.date | None = None
     end: datetime.date | None = None
+    hourly: bool = False
 
     def check(self, today: datetime.date) -> None:
         """The checks that need no device: one period at most, --month and --year only with
         theirs, both in range (no year after TODAY's)."""
-        if self.daily and self.monthly:
-            raise UsageError("--daily and --monthly cannot be combined")
+        if self.daily + self.monthly + self.hourly > 1:
+            raise UsageError("--daily, --monthly and --hourly cannot be combined")
+        if self.hourly and (self.month is not None or self.year is not None):
+            raise UsageError("--hourly takes no --month or --year: --from and --to choose its days")
         if self.month is not None and not self.daily:
             raise UsageError("--month goes with --daily")
         if self.year is not None and not (self.daily or self.monthly):
@@ -75,7 +87,7 @@ class Asked:
         if self.year is not None and not OLDEST_YEAR <= self.year <= today.year:
             raise UsageError(f"--year must be {OLDEST_YEAR}-{today.year}, not {self.year}")
         if self.ranged and self.period is None:
-            raise UsageError("--from and --to go with --daily or --monthly")
+            raise UsageError("--from and --to go with --daily, --monthly or --hourly")
         if self.ranged and (self.month is not None or self.year is not None):
             raise UsageError("--from and --to cannot be combined with --month or --year")
         if self.start is not None and self.end is not None and self.start > self.end:
@@ -88,8 +100,8 @@ class Asked:
 
     @property
     def period(self) -> str | None:
-        """DAILY, MONTHLY, or None for the reading now."""
-        return DAILY if self.daily else MONTHLY if self.monthly else None
+        """DAILY, MONTHLY, HOURLY, or None for the reading now."""
+        return DAILY if self.daily else MONTHLY if self.monthly else HOURLY if self.hourly else None
 
 
 def day_given(option: str, text: str, *, last: bool = False) -> datetime.date:
@@ -163,9 +175,10 @@ class History:
         }
         return shape if self.span is None else {**shape, "from": self.span[0], "to": self.span[1]}
 
-    def until(self, today: datetime.date) -> "History":
-        """The entries up to TODAY: a SMART history lists the rest of its quarter or year as zeros."""
-        now = today.isoformat()
+    def until(self, today: datetime.date, hour: str | None = None) -> "History":
+        """The entries up to TODAY (an hourly one: up to HOUR, "2025-06-01T13"): a SMART history
+        lists the rest of its quarter, year or day as zeros."""
+        now = (hour or f"{today.isoformat()}T23") if self.period == HOURLY else today.isoformat()
         kept = [n for n, (label, _) in enumerate(self.entries) if label <= now[:len(label)]]
         return self._only(kept)
 
@@ -207,14 +220,16 @@ class History:
 
 @dataclass(frozen=True)
 class Held:
-    """Every daily and monthly figure one meter still holds, oldest first, and the first day and
-    month it was asked about: a figure the archive has from then on that is not here is one the
-    meter no longer holds."""
+    """Every daily, monthly and hourly figure one meter still holds, oldest first, and the first
+    day, month and hour it was asked about: a figure the archive has from then on that is not here
+    is one the meter no longer holds. HOURS_FROM is None for a meter that keeps no hours."""
 
     days: tuple[tuple[str, float], ...]
     months: tuple[tuple[str, float], ...]
     days_from: str
     months_from: str
+    hours: tuple[tuple[str, float], ...] = ()
+    hours_from: str | None = None
 
 
 async def _walk(periods: Iterator[P], ask: Callable[[P], Awaitable[list[tuple[str, float]]]]) -> tuple[list[tuple[str, float]], P]:
@@ -238,6 +253,14 @@ def _months_back(today: datetime.date) -> Iterator[tuple[int, int]]:
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
 
 
+def _windows_back(today: datetime.date) -> Iterator[datetime.date]:
+    """The first day of each span of HOURLY_DAYS days that ends on TODAY, then of each before it."""
+    first = today - datetime.timedelta(days=HOURLY_DAYS - 1)
+    while first.year >= OLDEST_YEAR:
+        yield first
+        first -= datetime.timedelta(days=HOURLY_DAYS)
+
+
 def _quarters_back(today: datetime.date) -> Iterator[datetime.date]:
     """The first day of TODAY's quarter, then of each quarter before it."""
     for year, month in _months_back(today):
@@ -253,6 +276,10 @@ class Meter(ABC):
 
     @abstractmethod
     async def history(self, target: Target, send: Send, period: str, year: int, month: int) -> History: ...
+
+    async def hours(self, target: Target, send: Send, first: datetime.date) -> list[tuple[str, float]]:
+        """The meter's figures per hour of the HOURLY_DAYS days from FIRST: ("2025-06-01T13", kWh)."""
+        raise NotSupported(NO_HOURS)
 
     @abstractmethod
     async def held(self, target: Target, send: Send, today: datetime.date) -> Held:
@@ -392,6 +419,15 @@ class SmartMeter(Meter):
             return [(f"{first.year}-{n + 1:02d}", v) for n, v in enumerate(kwh[:12])]
         return [((first + datetime.timedelta(days=n)).isoformat(), v) for n, v in enumerate(kwh)]
 
+    async def hours(self, target: Target, send: Send, first: datetime.date) -> list[tuple[str, float]]:
+        midnight = datetime.datetime(first.year, first.month, first.day)
+        last = midnight + datetime.timedelta(days=HOURLY_DAYS) - datetime.timedelta(seconds=1)
+        params = {"start_timestamp": int(midnight.timestamp()), "end_timestamp": int(last.timestamp()), "interval": 60}
+        with lacking("hourly energy history", also=_SMART_ABSENT):
+            kwh = smart_history_data(await self._ask(target, send, "get_energy_data", params))
+        return [((midnight + datetime.timedelta(hours=n)).strftime("%Y-%m-%dT%H"), v)
+                for n, v in enumerate(kwh[:24 * HOURLY_DAYS])]
+
     async def history(self, target: Target, send: Send, period: str, year: int, month: int) -> History:
         if period == MONTHLY:
             return History(period, year, None, tuple(await self._data(target, send, period, datetime.date(year, 1, 1))))
@@ -410,7 +446,17 @@ class SmartMeter(Meter):
         days, oldest = await _walk(_quarters_back(today), lambda first: used(DAILY, first))
         months, first_year = await _walk(iter(range(today.year, OLDEST_YEAR - 1, -1)),
                                          lambda y: used(MONTHLY, datetime.date(y, 1, 1)))
-        return Held(tuple(days), tuple(months), oldest.isoformat(), f"{first_year}-01")
+
+        async def used_hours(first: datetime.date) -> list[tuple[str, float]]:
+            return [(label, kwh) for label, kwh in await self.hours(target, send, first) if kwh > 0]
+
+        try:
+            hours, first_day = await _walk(_windows_back(today), used_hours)
+        except NotSupported:  # a firmware without hours: its days and months are still kept
+            hours, since = [], None
+        else:
+            since = f"{first_day.isoformat()}T00"
+        return Held(tuple(days), tuple(months), oldest.isoformat(), f"{first_year}-01", tuple(hours), since)
 
 
 IMPLEMENTATIONS: dict[str, Meter] = {"iot": IotMeter(), "smart": SmartMeter()}
@@ -434,15 +480,23 @@ def reading(today: datetime.date):
     return run
 
 
-def history(period: str, year: int, month: int, today: datetime.date, archived: Optional[Archived] = None):
-    """What `tpcloud energy NAME --daily|--monthly` runs: the history up to TODAY, each meter's
-    merged with what the archive keeps of it (ARCHIVED, when there is an archive)."""
+def history(period: str, year: int, month: int, today: datetime.date, archived: Optional[Archived] = None,
+            hour: str | None = None):
+    """What `tpcloud energy NAME --daily|--monthly|--hourly` runs: the history up to TODAY (hours:
+    the last HOURLY_DAYS days, up to HOUR), each meter's merged with what the archive keeps of it
+    (ARCHIVED, when there is an archive)."""
+
+    async def one(meter: Meter, part: Target, send: Send) -> History:
+        if period != HOURLY:
+            return await meter.history(part, send, period, year, month)
+        first = today - datetime.timedelta(days=HOURLY_DAYS - 1)
+        return History(period, None, None, tuple(await meter.hours(part, send, first)))
 
     async def run(target: Target, send: Send) -> History:
         meter = IMPLEMENTATIONS[target.device.dialect]
         histories = []
         for part in parts(target):
-            found = (await meter.history(part, send, period, year, month)).until(today)
+            found = (await one(meter, part, send)).until(today, hour)
             histories.append(found.merged(archived(part)) if archived is not None else found)
         return histories[0] if len(histories) == 1 else History.of_outlets(histories)
 
@@ -458,9 +512,10 @@ def holdings(today: datetime.date):
     return run
 
 
-def exchange(asked: Asked, today: datetime.date, archived: Optional[Archived] = None):
+def exchange(asked: Asked, today: datetime.date, archived: Optional[Archived] = None, hour: str | None = None):
     """What `tpcloud energy` runs (ASKED already passed its own `check`): the reading, or the
-    history asked for (merged with the archive's figures where ARCHIVED looks them up)."""
+    history asked for (merged with the archive's figures where ARCHIVED looks them up; hours up
+    to HOUR, "2025-06-01T13")."""
     if asked.period is None:
         return reading(today)
-    return history(asked.period, asked.year or today.year, asked.month or today.month, today, archived)
+    return history(asked.period, asked.year or today.year, asked.month or today.month, today, archived, hour)

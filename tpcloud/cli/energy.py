@@ -1,5 +1,5 @@
 """The `energy` command: what meters read now (one line, or a table of many with their total),
-their daily or monthly history (the device's, with the archive's figures where the device no
+their daily, monthly or hourly (Tapo) history (the device's, with the archive's figures where the device no
 longer holds them), and the archive itself: `--archive` stores what the meters hold, `--from` and
 `--to` read it back. As text (a chart beside a history on a terminal), JSON or CSV.
 
@@ -36,11 +36,12 @@ def energy(
     every: bool = typer.Option(False, "--all", help="Every meter of the account, each strip outlet on its own; devices without one are passed over."),
     daily: bool = typer.Option(False, "--daily", help="Energy per day of a month."),
     monthly: bool = typer.Option(False, "--monthly", help="Energy per month of a year."),
+    hourly: bool = typer.Option(False, "--hourly", help="Energy per hour of the last 8 days (Tapo meters; Kasa meters keep no hours)."),
     month: Optional[int] = typer.Option(None, "--month", metavar="M", help="With --daily: the month, 1-12 [default: this one]."),
     year: Optional[int] = typer.Option(None, "--year", metavar="Y", help="With --daily or --monthly: the year [default: this one]."),
-    start: Optional[str] = typer.Option(None, "--from", metavar="DATE", help="With --daily or --monthly: from the archive alone, from DATE (2025-01-01, or 2025-01)."),
-    end: Optional[str] = typer.Option(None, "--to", metavar="DATE", help="With --daily or --monthly: from the archive alone, up to DATE [default: today]."),
-    archive: bool = typer.Option(False, "--archive", help="Store every daily and monthly figure the meters still hold in the archive."),
+    start: Optional[str] = typer.Option(None, "--from", metavar="DATE", help="With --daily, --monthly or --hourly: from the archive alone, from DATE (2025-01-01, or 2025-01)."),
+    end: Optional[str] = typer.Option(None, "--to", metavar="DATE", help="With --daily, --monthly or --hourly: from the archive alone, up to DATE [default: today]."),
+    archive: bool = typer.Option(False, "--archive", help="Store every daily, monthly and hourly figure the meters still hold in the archive."),
     db: Optional[Path] = typer.Option(None, "--db", metavar="FILE", help="The archive [default: ~/.local/share/tpcloud/energy.sqlite, or TPCLOUD_ENERGY_DB]."),
     form: Optional[Format] = typer.Option(None, "--format", help="table (with a chart beside a history on a terminal), json or csv [default: table]."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts (the same as --format json)."),
@@ -61,7 +62,7 @@ def energy(
         asked = capability.Asked(
             daily, monthly, month, year,
             start=capability.day_given("--from", start) if start is not None else None,
-            end=capability.day_given("--to", end, last=True) if end is not None else None,
+            end=capability.day_given("--to", end, last=True) if end is not None else None, hourly=hourly,
         )
         asked.check(today)
         _check(names or [], every, asked, archive, db)
@@ -88,9 +89,9 @@ def _check(names: list[str], every: bool, asked: Any, archive: bool, db: Optiona
     if not names and not every:
         raise errors.UsageError("name a device, outlet or group, or pass --all")
     if archive and (asked.period is not None or asked.ranged):
-        raise errors.UsageError("--archive stores every day and month the meters hold: it takes no --daily, --monthly, --from or --to")
+        raise errors.UsageError("--archive stores every day, month and hour the meters hold: it takes no --daily, --monthly, --hourly, --from or --to")
     if db is not None and not archive and asked.period is None:
-        raise errors.UsageError("--db goes with --archive, --daily or --monthly")
+        raise errors.UsageError("--db goes with --archive, --daily, --monthly or --hourly")
 
 
 async def _selected(service: Any, names: list[str], every: bool, *, apart: bool = False) -> Any:
@@ -113,12 +114,13 @@ def _measure(ctx: typer.Context, names: list[str], every: bool, asked: Any, toda
 
     factory = ctx.obj
     period = asked.period
+    hour = datetime.datetime.fromtimestamp(factory.clock()).strftime("%Y-%m-%dT%H")
 
     async def work(service: Any) -> Any:
         selection = await _selected(service, names, every)
         store = _stored(factory, db) if period is not None else None
         try:
-            exchange = capability.exchange(asked, today, None if store is None else _lookup(store, asked, today))
+            exchange = capability.exchange(asked, today, None if store is None else _lookup(store, asked, today), hour)
             outcomes = await service.run_many(selection.targets, exchange)
         finally:
             if store is not None:
@@ -146,10 +148,17 @@ def _measure(ctx: typer.Context, names: list[str], every: bool, asked: Any, toda
 
 
 def _lookup(store: Any, asked: Any, today: datetime.date) -> Callable[[Any], Any]:
-    """What a history exchange looks a meter's figures up with: STORE's, of the month (--daily)
-    or year (--monthly) asked."""
+    """What a history exchange looks a meter's figures up with: STORE's, of the month (--daily),
+    year (--monthly) or last days (--hourly) asked."""
+    from tpcloud.capabilities.energy import HOURLY_DAYS
+
     year, month = asked.year or today.year, asked.month or today.month
-    first, last = (f"{year}-{month:02d}-01", f"{year}-{month:02d}-31") if asked.daily else (f"{year}-01", f"{year}-12")
+    if asked.hourly:
+        first, last = (today - datetime.timedelta(days=HOURLY_DAYS - 1)).isoformat(), f"{today.isoformat()}T23"
+    elif asked.daily:
+        first, last = f"{year}-{month:02d}-01", f"{year}-{month:02d}-31"
+    else:
+        first, last = f"{year}-01", f"{year}-12"
     return lambda part: store.figures(part, asked.period, first, last)
 
 
@@ -167,7 +176,7 @@ def _stored(factory: Any, db: Optional[Path]) -> Any:
 def _from_archive(ctx: typer.Context, names: list[str], every: bool, asked: Any, today: datetime.date,
                   db: Optional[Path], shape: Format) -> None:
     """`--from`/`--to`: the archive's figures alone (no device is asked); `--all`: every meter it
-    has figures of in that span."""
+    has figures of in that span. Hours of a Kasa meter: it keeps none (exit 5), as when asked."""
     from tpcloud.capabilities import energy as capability
     from tpcloud.output import HISTORY_HEADER, history_rows, history_text
 
@@ -180,9 +189,15 @@ def _from_archive(ctx: typer.Context, names: list[str], every: bool, asked: Any,
         from tpcloud.service import Outcome
 
         selection = await _selected(service, names, every)
+        outcomes = []
         with Archive.for_reading(db or factory.settings.energy_db) as store:
-            found = [Archived(t, store.history(capability.parts(t), asked.period, first, last)) for t in selection.targets]
-        return selection, [Outcome(a.target, a) for a in found if a.result.entries or not every]
+            for t in selection.targets:
+                if asked.hourly and t.device.dialect != "smart":
+                    outcomes.append(Outcome(t, error=errors.NotSupported(capability.NO_HOURS)))
+                else:
+                    found = Archived(t, store.history(capability.parts(t), asked.period, first, last))
+                    outcomes.append(Outcome(t, found))
+        return selection, [o for o in _metered(outcomes, every) if o.error is not None or o.result.result.entries or not every]
 
     selection, outcomes = run(ctx, work)
     width = factory.chart_width() if shape is Format.table else None

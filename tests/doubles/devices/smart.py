@@ -29,6 +29,10 @@ one per month), and echoes the request's timestamps and interval. Once days are 
 ``get_energy_usage``'s ``today_energy`` and ``month_energy`` are computed from them too.
 A day or month the meter does not hold is 0 in ``data``, as it is for a day without use: the
 device's answer cannot tell the two apart.
+``interval`` 60 (hours, as tapo's ``EnergyDataInterval::Hourly`` describes it): ``start_timestamp``
+is local midnight of the first day (rounded down to it), ``end_timestamp`` 23:59:59 local of the
+last, at most 8 days inclusive (more, or an end before the start: -1008); ``data`` is 24 Wh
+figures per day from the start, local wall-clock hours (a day of a DST change still has 24).
 
 Choices not checked against a device, for the energy meter's test hooks:
 - ``reset_meter(child_id=None)``: that meter's history is gone and ``today_energy`` and
@@ -37,6 +41,12 @@ Choices not checked against a device, for the energy meter's test hooks:
   last N (today included) and months older than its last M (this one included); a month's
   figure still counts the days forgotten. Reports of a P110 firmware update that dropped the
   history are why; how long a P110 keeps days and months is not known here.
+- ``record_hourly(hour, wh, child_id=None)``: the meter measured WH in the hour starting at HOUR
+  (a naive local datetime); that day's figure grows by WH too, so days and hours agree. Days
+  recorded with ``record_energy`` have no hours: the emulator does not spread them.
+- ``keep_only(hour_days=H)``: hours of days older than the last H (today included) answer 0;
+  without it, hours are kept as long as days (``days=N``). How far back a real meter keeps hours
+  is not known here.
 
 Fixtures are scrubbed, so by default each fake gets a 40-hex ``device_id`` derived from the fixture
 name and nickname, a MAC ending in that id's last six digits, strip children with ids
@@ -123,7 +133,8 @@ PARAMS_ERROR = -1008
 SCHEDULE_FULL_ERROR = -1802  # python-kasa's names; when a device sends them is a guess
 COUNTDOWN_CONFLICT_ERROR = -1902
 
-DAY, MONTH = 1440, 43200  # get_energy_data intervals, in minutes
+HOUR, DAY, MONTH = 60, 1440, 43200  # get_energy_data intervals, in minutes
+HOURLY_DAYS = 8  # the longest span an hourly get_energy_data answers (days, inclusive)
 
 # Fixture keys that are not answers to a method of the same name.
 _NOT_METHODS = {"discovery_result", "child_devices"}
@@ -221,6 +232,8 @@ class SmartDevice:
         # how many days and months the meters still answer (None: all; see keep_only)
         self.kept_days: int | None = None
         self.kept_months: int | None = None
+        self.energy_hours: dict[str | None, dict[datetime.datetime, int]] = {}  # see record_hourly
+        self.kept_hour_days: int | None = None
         self.refusing: dict[str, int] = {}  # outlets that refuse set_device_info (see above)
 
         # countdowns, schedules, clock (see the module docstring); keys: None = the device, else a child id
@@ -490,16 +503,28 @@ class SmartDevice:
         with self.lock:
             self.energy_days.setdefault(child_id, {})[day] = wh
 
+    def record_hourly(self, hour: datetime.datetime, wh: int, child_id: str | None = None) -> None:
+        """Test set-up: the meter (or a strip outlet's) measured WH in the hour starting at HOUR
+        (naive, local); that day's figure grows by WH too."""
+        hour = hour.replace(minute=0, second=0, microsecond=0)
+        with self.lock:
+            hours = self.energy_hours.setdefault(child_id, {})
+            days = self.energy_days.setdefault(child_id, {})
+            days[hour.date()] = days.get(hour.date(), 0) + wh - hours.get(hour, 0)
+            hours[hour] = wh
+
     def reset_meter(self, child_id: str | None = None) -> None:
         """Test set-up: the meter (or a strip outlet's) is reset: its history goes, today and this
         month read 0."""
         with self.lock:
             self.energy_days[child_id] = {}
+            self.energy_hours[child_id] = {}
 
-    def keep_only(self, *, days: int | None = None, months: int | None = None) -> None:
-        """Test set-up: the meters answer only their last DAYS days and MONTHS months from now on."""
+    def keep_only(self, *, days: int | None = None, months: int | None = None, hour_days: int | None = None) -> None:
+        """Test set-up: the meters answer only their last DAYS days and MONTHS months from now on,
+        and the hours of their last HOUR_DAYS days (None: as many as DAYS)."""
         with self.lock:
-            self.kept_days, self.kept_months = days, months
+            self.kept_days, self.kept_months, self.kept_hour_days = days, months, hour_days
 
     def _energy_usage(self, child_id: str | None, usage: dict) -> dict:
         days = self.energy_days.get(child_id)
@@ -511,12 +536,21 @@ class SmartDevice:
 
     def _energy_data(self, child_id: str | None, params: dict) -> dict:
         start, end, interval = (params.get(k) for k in ("start_timestamp", "end_timestamp", "interval"))
-        if not (_is_int(start) and _is_int(end) and start >= 0) or interval not in (DAY, MONTH):
+        if not (_is_int(start) and _is_int(end) and start >= 0) or interval not in (HOUR, DAY, MONTH):
             return {"error_code": PARAMS_ERROR}
         asked = datetime.date.fromtimestamp(start)
         days = self.energy_days.get(child_id, {})
         today = datetime.date.today()
-        if interval == DAY:
+        if interval == HOUR:
+            span = (datetime.date.fromtimestamp(end) - asked).days + 1
+            if not 1 <= span <= HOURLY_DAYS:
+                return {"error_code": PARAMS_ERROR}
+            hours = self.energy_hours.get(child_id, {})
+            kept = self.kept_hour_days if self.kept_hour_days is not None else self.kept_days
+            midnight = datetime.datetime(asked.year, asked.month, asked.day)
+            stamps = [midnight + datetime.timedelta(hours=n) for n in range(24 * span)]
+            data = [hours.get(h, 0) if kept is None or (today - h.date()).days < kept else 0 for h in stamps]
+        elif interval == DAY:
             first = datetime.date(asked.year, 3 * ((asked.month - 1) // 3) + 1, 1)
             after = datetime.date(first.year + (first.month == 10), (first.month + 2) % 12 + 1, 1)
             dates = [first + datetime.timedelta(n) for n in range((after - first).days)]
