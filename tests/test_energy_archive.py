@@ -361,6 +361,7 @@ def test_a_version_1_archive_is_read_as_it_is_and_migrated_when_written(tmp_path
     with Archive.for_reading(path) as archive:  # read-only: no hours, nothing changed
         assert archive.figures(meter(), energy.HOURLY, "", "9999") == {}
         assert archive.figures(meter(), DAILY, "", "9999") == {"2025-05-20": 0.3}
+        assert archive.summary()["hours"] == 0  # what doctor shows: no hours table yet
     assert dump(path) == before
     kept = keep(path, Held((("2025-05-20", 0.3),), (("2025-05", 0.3),), "2025-05-01", "2025-01", (("2025-05-20T10", 0.3),),
                            "2025-05-13T00"))
@@ -373,6 +374,8 @@ def test_a_version_1_archive_is_read_as_it_is_and_migrated_when_written(tmp_path
     db.execute("INSERT INTO events VALUES ('D1', '', 'hour', '2025-05-20T09', 'gap', 0.1, NULL, 'x')")  # takes 'hour'
     assert db.execute("SELECT name FROM sqlite_master WHERE name = 'events_v1'").fetchall() == []
     db.close()
+    with Archive.for_reading(path) as archive:
+        assert archive.summary()["hours"] == 1
 
 
 def test_a_figure_is_only_ever_raised(tmp_path):
@@ -416,7 +419,7 @@ def test_outlets_are_meters_of_their_own(tmp_path):
         assert archive.figures(meter(), DAILY, "2025-06-01", "2025-06-31") == {"2025-06-01": 1.0}
         assert archive.figures(meter(outlet="00"), DAILY, "2025-06-01", "2025-06-31") == {"2025-06-01": 0.25}
         assert archive.figures(meter(), MONTHLY, "2025-01", "2025-12") == {"2025-06": 2.0}
-        assert archive.summary() == {"meters": 2, "days": 2, "months": 2, "events": 0}
+        assert archive.summary() == {"meters": 2, "days": 2, "months": 2, "hours": 0, "events": 0}
         found = archive.history([meter(), meter(outlet="00")], DAILY, None, "2025-06-30")
     assert found.entries == (("2025-06-01", 1.25),) and found.sources == (ARCHIVE,)
     assert found.to_dict()["from"] is None and found.to_dict()["to"] == "2025-06-30"

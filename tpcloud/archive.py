@@ -307,9 +307,12 @@ class Archive:
         return histories[0] if len(histories) == 1 else History.of_outlets(histories)
 
     def summary(self) -> dict[str, int]:
-        """How many meters, days, months and events the archive holds."""
+        """How many meters, days, months, hours and events the archive holds (a version-1 file,
+        read without being migrated, has no hours)."""
+        tables = ("meters", "days", "months", "hours", "events")
         if self._empty:
-            return dict.fromkeys(("meters", "days", "months", "events"), 0)
+            return dict.fromkeys(tables, 0)
         with self._failing("cannot read"):
-            return {table: self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                    for table in ("meters", "days", "months", "events")}
+            present = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return {table: self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if table in present else 0
+                    for table in tables}

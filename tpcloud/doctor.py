@@ -151,8 +151,9 @@ def _archive(factory: "Factory") -> Check:
         held = archive.summary()
     size = path.stat().st_size
     shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB" if size >= 1e3 else f"{size} bytes"
+    hours = f", {held['hours']} hours" if held["hours"] else ""
     return Check("energy archive", "ok", f"{path}: {shown}, {held['meters']} meters, {held['days']} days, "
-                 f"{held['months']} months, {held['events']} resets and gaps seen")
+                 f"{held['months']} months{hours}, {held['events']} resets and gaps seen")
 
 
 async def _skipped(name: str, why: str) -> Check:
