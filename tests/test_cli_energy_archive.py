@@ -72,13 +72,20 @@ def dump(path) -> dict:
         db.close()
 
 
-def days_of(user, full_name: str) -> dict[str, float]:
-    """What the archive keeps of FULL_NAME's days."""
+def kept(user, full_name: str, table: str) -> dict[str, float]:
+    """What the archive keeps of FULL_NAME in TABLE (days or hours), by date or hour."""
+    column = {"days": "date", "hours": "hour"}[table]
     db = sqlite3.connect(user.db)
     try:
-        return dict(db.execute("SELECT date, kwh FROM days WHERE device_id = ? AND outlet_id = ?", identity(user, full_name)))
+        query = f"SELECT {column}, kwh FROM {table} WHERE device_id = ? AND outlet_id = ?"
+        return dict(db.execute(query, identity(user, full_name)))
     finally:
         db.close()
+
+
+def days_of(user, full_name: str) -> dict[str, float]:
+    """What the archive keeps of FULL_NAME's days."""
+    return kept(user, full_name, "days")
 
 
 def table_rows(stdout: str) -> dict[str, list[str]]:
@@ -281,11 +288,7 @@ MIDNIGHT = datetime.datetime(TODAY.year, TODAY.month, TODAY.day)
 
 def hours_of(user, full_name: str) -> dict[str, float]:
     """What the archive keeps of FULL_NAME's hours."""
-    db = sqlite3.connect(user.db)
-    try:
-        return dict(db.execute("SELECT hour, kwh FROM hours WHERE device_id = ? AND outlet_id = ?", identity(user, full_name)))
-    finally:
-        db.close()
+    return kept(user, full_name, "hours")
 
 
 @pytest.fixture
