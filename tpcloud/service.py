@@ -331,12 +331,15 @@ class DeviceService:
     async def _switch(self, target: Target, action: str) -> SwitchResult:
         if target.outlet is None and target.device.outlets:
             return await self._switch_strip(target, action)
-        if action == "toggle":
-            info, _ = await self._read(target)
-            on = not dialects.for_device(target.device).is_on(info, target.outlet)
-        else:
-            on = action == "on"
+        on = await self._wanted(target, action)
         return SwitchResult(target, on, await self._power(target, on))
+
+    async def _wanted(self, target: Target, action: str) -> bool:
+        """Whether ACTION switches TARGET on: a toggle reads its state first."""
+        if action != "toggle":
+            return action == "on"
+        info, _ = await self._read(target)
+        return not dialects.for_device(target.device).is_on(info, target.outlet)
 
     async def _switch_for(self, target: Target, action: str, seconds: int) -> SwitchResult:
         """Switch TARGET and have the device switch it back in SECONDS: its own countdown is set
@@ -344,11 +347,7 @@ class DeviceService:
         fail, the countdown just set is cleared again where the device still answers."""
         from tpcloud.capabilities import timer
 
-        if action == "toggle":
-            info, _ = await self._read(target)
-            on = not dialects.for_device(target.device).is_on(info, target.outlet)
-        else:
-            on = action == "on"
+        on = await self._wanted(target, action)
         countdown, _ = await self._run(target, timer.arm(seconds, not on))
         try:
             route = await self._power(target, on)
