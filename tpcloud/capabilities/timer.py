@@ -61,8 +61,28 @@ class TimerState:
 class Timer(ABC):
     """One dialect's way to the countdown."""
 
+    async def read(self, send: Send) -> Countdown | None:
+        """The pending countdown: the first enabled rule not spent yet (a spent one stays listed
+        with ``remain`` 0)."""
+        for rule in await self._rules(send):
+            on = self._action(rule) if isinstance(rule, dict) else None
+            if on is None or not rule.get("enable") or _int(rule.get("delay")) is None:
+                continue
+            remaining = _int(rule.get("remain"))
+            if remaining == 0:
+                continue  # spent: it fired already
+            return Countdown(on=on, delay=rule["delay"], remaining=remaining)
+        return None
+
+    def check(self, seconds: int) -> None:
+        """Refuse, before anything is sent, a countdown the device is known not to take."""
+
     @abstractmethod
-    async def read(self, send: Send) -> Countdown | None: ...
+    async def _rules(self, send: Send) -> list[Any]: ...
+
+    @abstractmethod
+    def _action(self, rule: dict[str, Any]) -> bool | None:
+        """Whether RULE switches on (or off); None for a rule that says neither."""
 
     @abstractmethod
     async def clear(self, send: Send) -> None: ...
@@ -76,20 +96,16 @@ def _int(value: Any) -> int | None:
 
 
 class IotTimer(Timer):
-    async def read(self, send: Send) -> Countdown | None:
+    async def _rules(self, send: Send) -> list[Any]:
         with lacking(WHAT):
             reply = iot.check(await send({IOT_MODULE: {"get_rules": {}}}))
         rules = reply.get(IOT_MODULE, {}).get("get_rules", {}).get("rule_list")
         if not isinstance(rules, list):
             raise ProtocolError("the device's count_down.get_rules has no rule_list")
-        for rule in rules:
-            if not isinstance(rule, dict) or not rule.get("enable") or _int(rule.get("delay")) is None:
-                continue
-            remaining = _int(rule.get("remain"))
-            if remaining == 0:
-                continue  # spent: it fired already
-            return Countdown(on=bool(rule.get("act")), delay=rule["delay"], remaining=remaining)
-        return None
+        return rules
+
+    def _action(self, rule: dict[str, Any]) -> bool | None:
+        return bool(rule.get("act"))
 
     async def clear(self, send: Send) -> None:
         with lacking(WHAT):
@@ -102,21 +118,21 @@ class IotTimer(Timer):
 
 
 class SmartTimer(Timer):
-    async def read(self, send: Send) -> Countdown | None:
+    async def _rules(self, send: Send) -> list[Any]:
         with lacking(WHAT):
             result = smart.check(await send({"method": "get_countdown_rules", "params": {"start_index": 0}}))
         rules = result.get("rule_list") if isinstance(result, dict) else None
         if not isinstance(rules, list):
             raise ProtocolError("the device's get_countdown_rules has no rule_list")
-        for rule in rules:
-            states = rule.get("desired_states") if isinstance(rule, dict) else None
-            if not isinstance(states, dict) or not rule.get("enable") or _int(rule.get("delay")) is None:
-                continue
-            remaining = _int(rule.get("remain"))
-            if remaining == 0:
-                continue
-            return Countdown(on=bool(states.get("on")), delay=rule["delay"], remaining=remaining)
-        return None
+        return rules
+
+    def _action(self, rule: dict[str, Any]) -> bool | None:
+        states = rule.get("desired_states")
+        return bool(states.get("on")) if isinstance(states, dict) else None
+
+    def check(self, seconds: int) -> None:
+        if seconds > SMART_MAX_SECONDS:
+            raise UsageError("a Tapo device counts down 24h at most")
 
     async def clear(self, send: Send) -> None:
         with lacking(WHAT):
@@ -155,8 +171,7 @@ def arm(seconds: int, on: bool):
 
     async def run(target: Target, send: Send) -> Countdown:
         timer, send = _timer(target), addressed(target, send)
-        if target.device.dialect == "smart" and seconds > SMART_MAX_SECONDS:
-            raise UsageError("a Tapo device counts down 24h at most")
+        timer.check(seconds)
         await timer.clear(send)
         await timer.add(send, seconds, on)
         return Countdown(on=on, delay=seconds, remaining=seconds)
