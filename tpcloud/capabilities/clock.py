@@ -74,9 +74,7 @@ class IotClock(Clock):
         return body if isinstance(body, dict) else {}
 
     async def _index(self, send: Send) -> int | None:
-        zone_info = (await self._call(send, {"get_timezone": {}})).get("get_timezone")
-        index = zone_info.get("index") if isinstance(zone_info, dict) else None
-        return index if isinstance(index, int) else None
+        return _zone_index((await self._call(send, {"get_timezone": {}})).get("get_timezone"))
 
     async def read(self, send: Send, now: Callable[[], float]) -> DeviceClock:
         body = await self._call(send, {"get_time": {}, "get_timezone": {}})
@@ -86,8 +84,8 @@ class IotClock(Clock):
             wall = datetime.datetime(*(told[key] for key in ("year", "month", "mday", "hour", "min", "sec")))  # type: ignore[index]
         except (TypeError, KeyError, ValueError):
             raise ProtocolError(f"the device's {self.module}.get_time is not a date and time") from None
-        index = zone_info.get("index") if isinstance(zone_info, dict) else None
-        zone = zones.iot_zone(index) if isinstance(index, int) else None
+        index = _zone_index(zone_info)
+        zone = zones.iot_zone(index) if index is not None else None
         if zone is None:
             return DeviceClock(wall, None, None)
         aware = wall.replace(tzinfo=zone)
@@ -108,6 +106,12 @@ class IotClock(Clock):
         fields = {"year": wall.year, "month": wall.month, "mday": wall.day,
                   "hour": wall.hour, "min": wall.minute, "sec": wall.second, "index": index}
         await self._call(send, {"set_timezone": fields})
+
+
+def _zone_index(zone_info: Any) -> int | None:
+    """The zone index in an IOT ``get_timezone`` answer, or None."""
+    index = zone_info.get("index") if isinstance(zone_info, dict) else None
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
 
 
 class SmartClock(Clock):
