@@ -150,15 +150,17 @@ class DeviceService:
         self._groups = groups
         self._log = log
         self._refreshed = False
+        self._devices: list[Device] | None = None  # the list this command works on, once read
 
     # -- the device list -------------------------------------------------------------------
 
     async def devices(self, *, refresh: bool = False) -> list[Device]:
-        """The account's devices: from the cache while it is fresh, else from the cloud."""
-        if not refresh:
-            cached = self._cache.load_fresh()
-            if cached is not None:
-                return cached
+        """The account's devices: from the cache while it is fresh, else from the cloud; read once
+        per command (`schedule apply` resolves each name of its file on the same list)."""
+        if not refresh and self._devices is None:
+            self._devices = self._cache.load_fresh()
+        if not refresh and self._devices is not None:
+            return self._devices
         return await self._refresh()
 
     async def _refresh(self) -> list[Device]:
@@ -168,6 +170,7 @@ class DeviceService:
         devices = [Device.from_cloud(entry) for entry in await self._source.device_list()]
         devices = await self._with_outlets(devices)
         self._cache.save(devices)
+        self._devices = devices
         return devices
 
     async def _with_outlets(self, devices: list[Device]) -> list[Device]:
