@@ -6,16 +6,16 @@ import asyncio
 import itertools
 import ssl
 
-import httpx
 import pytest
 
 from tests.doubles.cloud.v1 import FakeCloud
 from tests.doubles.cloud.v2 import FakeCloudV2
 from tpcloud import errors
 from tpcloud.cloud import v2
+from tpcloud.cloud.http import CloudHttp
 
 
-def _client(fake: FakeCloudV2, http: httpx.AsyncClient, **options) -> v2.V2Client:
+def _client(fake: FakeCloudV2, http: CloudHttp, **options) -> v2.V2Client:
     return v2.V2Client(http, fake.url, timeout=5, clock=lambda: 1_700_000_000.7, retries=0, **options)
 
 
@@ -23,7 +23,7 @@ def test_requests_are_signed_with_the_injected_clock_and_nonce_and_accepted():
     counter = itertools.count()
 
     async def run(fake: FakeCloudV2) -> dict:
-        async with httpx.AsyncClient() as http:
+        async with CloudHttp() as http:
             client = _client(fake, http, nonce=lambda: f"nonce-{next(counter)}")
             return await client.login(fake.cloud.username, fake.cloud.password, "terminal-1")
 
@@ -38,7 +38,7 @@ def test_requests_are_signed_with_the_injected_clock_and_nonce_and_accepted():
 
 def test_a_replayed_nonce_is_rejected_by_the_fake():
     async def run(fake: FakeCloudV2) -> None:
-        async with httpx.AsyncClient() as http:
+        async with CloudHttp() as http:
             await _client(fake, http, nonce=lambda: "always-the-same").login(fake.cloud.username, fake.cloud.password, "t")
 
     with FakeCloud() as cloud, FakeCloudV2(cloud) as fake, pytest.raises(errors.CloudError) as caught:
@@ -50,7 +50,7 @@ def test_the_device_list_is_one_signed_get_device_list_on_the_regional_server():
     # The form piekstra/tplink-cloud-api verified on the real Kasa cloud: {"method": "getDeviceList"}
     # POSTed, signed, to the account's app server root, with the token and the app's parameters.
     async def run(fake: FakeCloudV2) -> list:
-        async with httpx.AsyncClient() as http:
+        async with CloudHttp() as http:
             client = _client(fake, http)
             client.terminal = lambda: "terminal-1"
             token = (await client.login(fake.cloud.username, fake.cloud.password, "terminal-1"))["token"]

@@ -376,7 +376,7 @@ def test_an_http_device_that_never_stops_talking_is_cut_off(wire, declare):
         transport = kind(server.host, server.port, credentials=(USERNAME, PASSWORD), timeout=10, **options)
         await transport.send(GET_INFO)
 
-    with EndlessReplyServer(pick_loopback_host(), declare=declare) as server, pytest.raises(errors.ProtocolError, match="larger than 1024 KiB"):
+    with EndlessReplyServer(pick_loopback_host(), declare=declare) as server, pytest.raises(errors.ProtocolError, match="larger than 1 MiB"):
         run(talk(server))
 
 

@@ -31,7 +31,7 @@ def open_session(
 ) -> "CloudSession":
     """A session on API ("v1" or "v2", whose account calls go to APP_URL), with its own HTTP client."""
     from tpcloud.cloud.client import CloudClient
-    from tpcloud.cloud.http import http_client
+    from tpcloud.cloud.http import CloudHttp
     from tpcloud.cloud.session import CloudSession
 
     client: CloudClient
@@ -39,11 +39,11 @@ def open_session(
         from tpcloud.cloud import v2
 
         client = v2.V2Client(
-            http_client(settings.timeout, lambda: v2.ssl_context(settings.cloud_v2_ca_files)), settings.cloud_v2_url,
+            CloudHttp(lambda: v2.ssl_context(settings.cloud_v2_ca_files)), settings.cloud_v2_url,
             app_url=app_url, timeout=settings.timeout, clock=clock, log=log,
         )
     else:
-        client = CloudClient(http_client(settings.timeout), settings.cloud_url, timeout=settings.timeout, log=log)
+        client = CloudClient(CloudHttp(), settings.cloud_url, timeout=settings.timeout, log=log)
     return CloudSession(
         client, secrets, redactor, renewal_lock=settings.config_dir / "renewal.lock", lock_wait=settings.timeout
     )

@@ -10,16 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from tpcloud import errors
-from tpcloud.cloud.http import innermost, read_bounded
+from tpcloud.http11 import Reply
 from tpcloud.redact import redact_json, redact_url
 
 if TYPE_CHECKING:
-    import httpx
+    from tpcloud.cloud.http import CloudHttp
 
 APP_TYPE = "Kasa_Android"
 TRUSTED_DOMAIN = "tplinkcloud.com"
@@ -101,7 +100,7 @@ class CloudClient:
 
     def __init__(
         self,
-        http: "httpx.AsyncClient",
+        http: "CloudHttp",
         base_url: str,
         *,
         timeout: float,
@@ -160,27 +159,20 @@ class CloudClient:
         raise AssertionError("unreachable")
 
     async def _call_once(self, url: str, body: dict[str, Any], token: str | None, what: str) -> dict[str, Any]:
-        import httpx
-
         shown_url = redact_url(f"{url}?token={token}" if token else url)
         if self._log:
             self._log(f"> POST {shown_url} {json.dumps(redact_json(body))}")
         try:
             reply = await asyncio.wait_for(self._post(url, body, token), self._timeout)
-        except (asyncio.TimeoutError, httpx.TimeoutException):
+        except asyncio.TimeoutError:
             raise errors.Timeout(f"the cloud ({urlsplit(url).hostname}) did not answer within {self._timeout:g} s") from None
-        except httpx.HTTPError as exc:
-            import ssl  # loaded by httpx already
-
-            kind = errors.CertificateError if isinstance(innermost(exc), ssl.SSLCertVerificationError) else errors.NetworkError
-            raise kind(f"cannot reach the cloud at {urlsplit(url).hostname}: {_reason(exc)}") from None
         if self._log:
-            self._log(f"< HTTP {reply.status} {_loggable(reply.content)}")
+            self._log(f"< HTTP {reply.status} {_loggable(reply.body)}")
         return self._parse_reply(reply, what)
 
-    def _headers(self, url: str, content: bytes) -> dict[str, str]:
+    def _headers(self, url: str, content: bytes) -> list[tuple[str, str]]:
         """The request's headers; the V2 client adds its signature here."""
-        return {"Content-Type": "application/json", "User-Agent": self.USER_AGENT}
+        return [("Content-Type", "application/json"), ("User-Agent", self.USER_AGENT)]
 
     def _query(self, token: str | None) -> dict[str, str]:
         """The app's parameters, this terminal's id, and the token when there is one."""
@@ -195,44 +187,29 @@ class CloudClient:
         """The reply's ``result``; the V2 client looks for its own signals first."""
         return _parse(reply, what)
 
-    async def _post(self, url: str, body: dict[str, Any], token: str | None) -> "Reply":
+    async def _post(self, url: str, body: dict[str, Any], token: str | None) -> Reply:
         """POST and read the reply, refusing one larger than MAX_REPLY before holding it all."""
-        params = self._query(token)
         payload = json.dumps(body, separators=(",", ":")).encode()
         headers = self._headers(url, payload)
-        async with self._http.stream("POST", url, content=payload, headers=headers, params=params) as response:
-            content = await read_bounded(response, MAX_REPLY)
-        if content is None:
-            raise errors.CloudError(
-                f"the cloud ({urlsplit(url).hostname}) sent a reply larger than {MAX_REPLY // 2**20} MiB"
-            )
-        return Reply(response.status_code, response.headers, content)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the cloud answered, read in full (and bounded)."""
-
-    status: int
-    headers: Mapping[str, str]
-    content: bytes
+        query = urlencode(self._query(token))
+        return await self._http.post(f"{url}{'&' if urlsplit(url).query else '?'}{query}", payload, headers, limit=MAX_REPLY, timeout=self._timeout)
 
 
 def document_of(reply: Reply, method: str) -> dict[str, Any]:
     """The JSON object of a 200 reply with an integer ``error_code``; anything else is an error."""
     status = reply.status
     if 300 <= status < 400:
-        where = urlsplit(reply.headers.get("location", "")).hostname or "another address"
+        where = urlsplit(reply.get("location")).hostname or "another address"
         raise errors.CloudError(f"the cloud redirected {method} to {where}; not followed")
     if status >= 500:
         raise errors.CloudBusy(f"the cloud answered HTTP {status} to {method}", hint="try again in a minute")
     if status != 200:
         raise errors.CloudError(f"the cloud answered HTTP {status} to {method}")
     try:
-        document = json.loads(reply.content)
+        document = json.loads(reply.body)
     except ValueError:
-        kind = reply.headers.get("content-type", "no content type").split(";")[0]
-        what = "an empty reply" if not reply.content else f"a reply that is not JSON ({kind})"
+        kind = reply.get("content-type", "no content type").split(";")[0]
+        what = "an empty reply" if not reply.body else f"a reply that is not JSON ({kind})"
         raise errors.CloudError(f"the cloud sent {what} to {method}") from None
     if not isinstance(document, dict) or not isinstance(document.get("error_code"), int):
         raise errors.CloudError(f"the cloud sent a reply to {method} without an error code")
@@ -260,9 +237,3 @@ def _loggable(content: bytes) -> str:
     except ValueError:
         return f"<{len(content)} bytes, not JSON>"
 
-
-def _reason(exc: Exception) -> str:
-    """The innermost, most specific reason of a network failure, on one line."""
-    exc = innermost(exc)
-    text = str(exc).strip().splitlines()
-    return text[-1] if text and text[-1] else type(exc).__name__

@@ -28,7 +28,7 @@ from tpcloud.cloud.client import CloudClient, Reply, check_token_destination, do
 if TYPE_CHECKING:
     import ssl
 
-    import httpx
+    from tpcloud.cloud.http import CloudHttp
 
 # The Kasa app's identity: public per-app constants, the same in every installation.
 APP_TYPE = "Kasa_Android_Mix"
@@ -65,17 +65,16 @@ def signature_headers(
 
 
 def ssl_context(extra_ca_files: Sequence[str] = ()) -> "ssl.SSLContext":
-    """The system's trusted CAs and certifi's, plus TP-Link's private CAs and EXTRA_CA_FILES.
+    """The CAs the cloud's HTTP trusts (``trust_store``), plus TP-Link's private CAs and EXTRA_CA_FILES.
 
     Built on the V2 client's first https request: the V1 path and the LAN never load the private CAs.
     Verification of the certificate and the host name stays on, always.
     """
     import ssl
 
-    import certifi  # httpx's own dependency
+    from tpcloud.cloud.http import trust_store
 
-    context = ssl.create_default_context()
-    context.load_verify_locations(cafile=certifi.where())
+    context = trust_store()
     for entry in sorted(resources.files(_CA_PACKAGE).iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".pem"):
             context.load_verify_locations(cadata=entry.read_text(encoding="ascii"))
@@ -142,7 +141,7 @@ class V2Client(CloudClient):
 
     def __init__(
         self,
-        http: "httpx.AsyncClient",
+        http: "CloudHttp",
         base_url: str,
         *,
         timeout: float,
@@ -161,10 +160,10 @@ class V2Client(CloudClient):
 
     # -- the wire ---------------------------------------------------------------------------
 
-    def _headers(self, url: str, content: bytes) -> dict[str, str]:
+    def _headers(self, url: str, content: bytes) -> list[tuple[str, str]]:
         stamp = str(int(self._clock()))
         signed = signature_headers(content, urlsplit(url).path or "/", timestamp=stamp, nonce=self._nonce())
-        return {"Content-Type": "application/json;charset=UTF-8", "User-Agent": self.USER_AGENT, **signed}
+        return [("Content-Type", "application/json;charset=UTF-8"), ("User-Agent", self.USER_AGENT), *signed.items()]
 
     def _parse_reply(self, reply: Reply, what: str) -> dict[str, Any]:
         """The result; an error in either shape the cloud uses is raised as the same error.
