@@ -34,17 +34,6 @@ PROXY_USER = "proxy-user"
 PROXY_PASSWORD = "Pr0xy:p@ss/w0rd"
 NETWORK_ERROR = 7
 
-# What the current (httpx-based) cloud client does with every proxy variable: nothing.
-IGNORED = (
-    "the cloud client ignores every proxy variable: tpcloud/cloud/http.py gives "
-    "httpx.AsyncClient(trust_env=True) its own transport (TlsOnFirstUse), and httpx reads "
-    "proxies from the environment only when no transport is given (httpx 0.28 _client.py: "
-    "allow_env_proxies = trust_env and transport is None); so since 0a42aa1 the cloud is "
-    "reached directly, the proxy sees nothing, and a refusing or absent proxy changes nothing"
-)
-PROXIES_IGNORED = pytest.mark.xfail(strict=True, raises=AssertionError, reason=IGNORED)
-
-
 def _secret_forms(user: str = PROXY_USER, password: str = PROXY_PASSWORD) -> list[str]:
     """Every way the proxy password could leak: itself, percent-encoded, and in the Basic token."""
     return [password, quote(password, safe=""), base64.b64encode(f"{user}:{password}".encode()).decode()]
@@ -101,7 +90,6 @@ def _through_the_proxy_in_absolute_form(proxy: ForwardProxy, cloud: FakeCloud) -
 
 
 @pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
-@PROXIES_IGNORED
 def test_an_http_cloud_is_reached_through_the_proxy(v1, cloud, proxy, variable):
     _everyday(v1, {variable: proxy.url}, cloud)
     _through_the_proxy_in_absolute_form(proxy, cloud)
@@ -131,7 +119,6 @@ def guarded_proxy():
         yield p
 
 
-@PROXIES_IGNORED
 def test_credentials_in_the_proxy_url_reach_the_proxy_decoded(v1, cloud, guarded_proxy):
     _everyday(v1, {"HTTP_PROXY": guarded_proxy.url_with(PROXY_USER, PROXY_PASSWORD)}, cloud)
     _through_the_proxy_in_absolute_form(guarded_proxy, cloud)
@@ -160,11 +147,6 @@ def _fails_as_a_network_error(result: Result, *secrets: str) -> str:
 
 
 @pytest.mark.parametrize("given", [None, "wrong-Pr0xy-password"], ids=["no-credentials", "wrong-password"])
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    IGNORED + ". (With proxies honoured, as before 0a42aa1, httpx hands the "
-    "proxy's 407 back as the reply: exit 8 'the cloud answered HTTP 407 to login', blaming the cloud; "
-    "a 407 only ever comes from a proxy, so it is a network error, 7, as it is for a CONNECT.)"
-))
 def test_a_proxy_that_refuses_fails_the_command_in_one_line(v1, cloud, guarded_proxy, given):
     url = guarded_proxy.url if given is None else guarded_proxy.url_with(PROXY_USER, given)
     result = v1("login", "--username", USERNAME, "--password-stdin", input=PASSWORD + "\n", env={"HTTP_PROXY": url})
@@ -174,7 +156,6 @@ def test_a_proxy_that_refuses_fails_the_command_in_one_line(v1, cloud, guarded_p
     assert cloud.requests == []
 
 
-@PROXIES_IGNORED
 def test_a_proxy_where_nothing_listens_fails_the_command_in_one_line(v1, cloud):
     with nothing_listening() as port:
         url = f"http://{PROXY_USER}:{quote(PROXY_PASSWORD, safe='')}@127.0.0.1:{port}"
@@ -214,7 +195,6 @@ def _login_v2(cli: Cli, env: dict) -> Result:
     return cli("login", "--api", "v2", "--username", USERNAME, "--password-stdin", input=PASSWORD + "\n", env=env)
 
 
-@PROXIES_IGNORED
 def test_an_https_cloud_is_reached_through_a_connect_tunnel_and_still_verified(tmp_path, cloud, guarded_proxy):
     with _tls_cloud(tmp_path, cloud) as (cli, v2):
         assert v2.url.startswith("https://127.0.0.1:")
@@ -231,7 +211,6 @@ def test_an_https_cloud_is_reached_through_a_connect_tunnel_and_still_verified(t
         assert guarded_proxy.authorizations == [basic(PROXY_USER, PROXY_PASSWORD)] * len(guarded_proxy.seen)
 
 
-@PROXIES_IGNORED
 def test_through_the_tunnel_a_certificate_from_another_ca_is_refused(tmp_path, cloud, proxy):
     (tmp_path / "other").mkdir()
     _, other_ca = loopback_tls(tmp_path / "other")
@@ -245,7 +224,6 @@ def test_through_the_tunnel_a_certificate_from_another_ca_is_refused(tmp_path, c
         assert _tunnels_only(proxy, {("CONNECT", _authority(v2.url))})
 
 
-@PROXIES_IGNORED
 def test_a_proxy_that_refuses_the_tunnel_fails_the_command_in_one_line(tmp_path, cloud, guarded_proxy):
     with _tls_cloud(tmp_path, cloud) as (cli, v2):
         result = _login_v2(cli, {"HTTPS_PROXY": guarded_proxy.url_with(PROXY_USER, "wrong-Pr0xy-password")})

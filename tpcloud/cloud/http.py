@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import ssl
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_PROXY_AUTH = "it wants credentials it was not given, or refused those given (HTTP 407)"
 
 
 class Proxy(NamedTuple):
@@ -87,6 +88,8 @@ class CloudHttp:
             reply = await connection.exchange(http11.request("POST", target, sent, body), timeout)
         finally:
             idle.append(connection)  # one that closed opens again on its next exchange
+        if proxy is not None and reply.status == 407:  # the proxy's answer, not the cloud's
+            raise errors.NetworkError(f"cannot reach the cloud at {host} through the proxy at {proxy.shown}: {_PROXY_AUTH}")
         return _decoded(reply, connection.where, limit)
 
     async def __aenter__(self) -> "CloudHttp":
@@ -236,7 +239,7 @@ async def _tunnel(proxy: Proxy, host: str, port: int) -> socket.socket:
         status = head.split(b"\r\n", 1)[0].split(b" ")
         code = int(status[1]) if len(status) > 1 and status[1].isdigit() else 0
         if code == 407:
-            raise ConnectionError(f"the proxy at {proxy.shown} wants credentials that it was not given or refused (HTTP 407)")
+            raise ConnectionError(_PROXY_AUTH)
         if not 200 <= code < 300:
             raise ConnectionError(f"the proxy at {proxy.shown} refused a tunnel to {host}:{port} (HTTP {code or '?'})")
         return sock
