@@ -11,7 +11,6 @@ import datetime
 import json
 import os
 import struct
-from dataclasses import replace
 from typing import Any, Callable
 
 import pytest
@@ -168,14 +167,14 @@ def _energy_commands(device: Device, send: Callable[[dict], Any]) -> None:
 @FUZZ
 @given(damaged(IOT_METER))
 def test_iot_meter_replies_with_damaged_fields(reply):
-    _energy_commands(replace(IOT_DEVICE, model="HS110(EU)"), lambda request: reply)
+    _energy_commands(IOT_DEVICE._replace(model="HS110(EU)"), lambda request: reply)
 
 
 @FUZZ
 @given(damaged(SMART_USAGE), damaged(SMART_DATA))
 def test_smart_meter_replies_with_damaged_fields(usage, data):
     answers = {"get_energy_usage": usage, "get_current_power": usage, "get_energy_data": data}
-    _energy_commands(replace(SMART_DEVICE, model="P110(EU)"), lambda request: answers.get(request["method"], {"error_code": -1002}))
+    _energy_commands(SMART_DEVICE._replace(model="P110(EU)"), lambda request: answers.get(request["method"], {"error_code": -1002}))
 
 
 @FUZZ

@@ -12,7 +12,6 @@ the same way, over a fake link set and a fake cloud session.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 import json
 from typing import Any
 
@@ -359,7 +358,7 @@ def test_no_route_picks_auth_first_then_anything_more_specific_than_unreachable(
 
 # Discovery may describe the known address differently (the device was renamed since): the
 # address and wire say whether another try is worth it, not the whole entry.
-@pytest.mark.parametrize("found", [KASA_CACHED, replace(KASA_CACHED, alias="Renamed Lamp")], ids=["same", "renamed"])
+@pytest.mark.parametrize("found", [KASA_CACHED, KASA_CACHED._replace(alias="Renamed Lamp")], ids=["same", "renamed"])
 def test_found_at_the_known_address_is_not_tried_twice(tmp_path, found):
     cloud = FakeCloud(errors.DeviceOffline("the device is offline"))
     lan = FakeLan(**{"192_0_2_10": errors.Timeout("no answer")})
@@ -467,7 +466,7 @@ def test_an_address_already_found_is_used_as_it_is(tmp_path):
 # #41); a Kasa device moved off XOR refuses TCP 9999. The entry is dropped, the device asked at
 # its address, and the request retried once on what it says now, in the same command.
 
-TAPO_AES = replace(TAPO_CACHED, wire="aes", version=2, encrypt_type="AES")
+TAPO_AES = TAPO_CACHED._replace(wire="aes", version=2, encrypt_type="AES")
 
 
 @pytest.mark.parametrize("via", ["auto", "local"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from tpcloud import errors
@@ -111,7 +110,7 @@ class AddressBook:
             wire, default_port, version = ("xor", 9999, 0) if device.dialect == "iot" else ("klap", 80, 2)
             found = Found(host, default_port, wire, version, device.dialect, device.device_type, device.model,
                           normalise_mac(device.mac), device.device_id, device.alias, wire.upper())
-        return replace(found, port=port) if port else found
+        return found._replace(port=port) if port else found
 
     async def find_again(self, device: "Device", stale: Found) -> Found | None:
         """DEVICE, which refused the wire it was known by at STALE: that entry is forgotten, the

@@ -10,8 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from tpcloud.errors import NameNotFound
 
@@ -43,16 +42,14 @@ def decode_alias(alias: str, device_type: str) -> str:
     return decode_nickname(alias) if dialect_name(device_type) == "smart" else alias
 
 
-@dataclass(frozen=True)
-class Outlet:
+class Outlet(NamedTuple):
     """One socket of a power strip: its child id and its own alias."""
 
     id: str
     alias: str
 
 
-@dataclass(frozen=True)
-class Device:
+class Device(NamedTuple):
     """One device of the account."""
 
     device_id: str
@@ -64,7 +61,7 @@ class Device:
     mac: str = ""
     firmware: str = ""
     hardware: str = ""
-    outlets: tuple[Outlet, ...] = field(default=())
+    outlets: tuple[Outlet, ...] = ()
 
     @property
     def dialect(self) -> str:
@@ -129,8 +126,7 @@ class Device:
         return cls(**{**{k: data[k] for k in data if k != "outlets"}, "outlets": outlets})
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """What a name resolved to: a device, or one outlet of a strip."""
 
     device: Device

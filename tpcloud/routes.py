@@ -19,8 +19,7 @@ be driven in a test with routes that never touch a network. A device the cloud n
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Protocol
 
 from tpcloud import errors
 
@@ -41,8 +40,7 @@ LAN_MISSES = (errors.DeviceUnreachable, errors.NetworkError, errors.ProtocolErro
 CLOUD_MISSES = (errors.DeviceOffline, errors.NetworkError, errors.CloudBusy)
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     """How a request reached its device: ``cloud``, or ``local`` with the wire and address."""
 
     kind: str

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, NamedTuple, Protocol, Sequence, TypeVar
 
 from tpcloud import dialects, errors
 from tpcloud.addresses import matches
@@ -50,8 +49,7 @@ class Routing(Protocol):
     async def send(self, device: Device, request: dict[str, Any]) -> "Reply": ...
 
 
-@dataclass(frozen=True)
-class SwitchResult:
+class SwitchResult(NamedTuple):
     """A target switched ON (or off), the route that did it, and the countdown it was given (``--for``)."""
 
     target: Target
@@ -65,8 +63,7 @@ class SwitchResult:
                 **self.route.to_dict()}
 
 
-@dataclass(frozen=True)
-class StateResult:
+class StateResult(NamedTuple):
     """A target's state in its device's own terms (``info``), and the route that read it."""
 
     target: Target
@@ -86,8 +83,7 @@ class StateResult:
         return {**self.target.identity(), "reply": self.info, "timer": timer, **self.route.to_dict()}
 
 
-@dataclass(frozen=True)
-class Done:
+class Done(NamedTuple):
     """A capability's result for one target, and the route its last request took."""
 
     target: Target
@@ -99,8 +95,7 @@ class Done:
         return {**self.target.identity(), **self.result.to_dict(), **self.route.to_dict()}
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """The targets a command's names mean, in order, each once.
 
     ``single`` is true when one NAME named one device directly (not a group, not ``--all``):
@@ -111,8 +106,7 @@ class Selection:
     single: bool
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """One target's share of a command run on several: its result, or the error that stopped it."""
 
     target: Target

@@ -9,14 +9,13 @@ So the answer is kept, with no secret in it: ``{"store": "file"}``, or ``{"store
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from tpcloud.fsutil import atomic_write
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     store: str  # "file" or "keyring"
     backend: str = ""  # the keyring backend class, "module.Class"
 

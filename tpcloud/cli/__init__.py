@@ -11,36 +11,37 @@ command runs.
 
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+from typing import Any, Callable
 
 import typer
 
 from tpcloud import errors
-from tpcloud.cli import account, capabilities, devices, doctor, energy, metrics, timekeeping, watching
 from tpcloud.cli.common import root
 from tpcloud.completion import use_quoting_bash
 
 EXIT_CODES_HELP = "Exit codes: " + ", ".join(f"{code} {meaning}" for code, meaning in errors.EXIT_CODES.items()) + "."
 
-# Every command, in the order `tpcloud --help` lists them.
-COMMANDS: dict[str, Callable[..., None]] = {
-    "login": account.login,
-    "logout": account.logout,
-    "list": devices.list_devices,
-    "switch": devices.switch,
-    "state": devices.state,
-    "send": devices.send,
-    "discover": devices.discover,
-    "doctor": doctor.doctor,
-    "led": capabilities.led,
-    "light": capabilities.light,
-    "energy": energy.energy,
-    "timer": timekeeping.timer,
-    "schedule": timekeeping.schedule,
-    "time": timekeeping.time,
-    "watch": watching.watch,
-    "wait": watching.wait,
-    "metrics": metrics.metrics,
+# Every command, in the order `tpcloud --help` lists them: its module in tpcloud.cli and function.
+# A command's module is imported only when the app is built with it.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "login": ("account", "login"),
+    "logout": ("account", "logout"),
+    "list": ("devices", "list_devices"),
+    "switch": ("devices", "switch"),
+    "state": ("devices", "state"),
+    "send": ("devices", "send"),
+    "discover": ("devices", "discover"),
+    "doctor": ("doctor", "doctor"),
+    "led": ("capabilities", "led"),
+    "light": ("capabilities", "light"),
+    "energy": ("energy", "energy"),
+    "timer": ("timekeeping", "timer"),
+    "schedule": ("timekeeping", "schedule"),
+    "time": ("timekeeping", "time"),
+    "watch": ("watching", "watch"),
+    "wait": ("watching", "wait"),
+    "metrics": ("metrics", "metrics"),
 }
 # The options before the command that take a value (the others are flags); see common.root.
 _VALUED_ROOT_OPTIONS = ("--timeout",)
@@ -57,13 +58,24 @@ def build(only: str | None = None) -> typer.Typer:
         rich_markup_mode=None,
     )
     app.callback()(root)
-    for name, function in COMMANDS.items():
+    for name in COMMANDS:
         if only is None or name == only:
-            app.command(name)(function)
+            app.command(name)(command_function(name))
     return app
 
 
-app = build()
+def command_function(name: str) -> Callable[..., None]:
+    """The function behind command NAME, its module imported now."""
+    module, function = COMMANDS[name]
+    return getattr(importlib.import_module(f"tpcloud.cli.{module}"), function)
+
+
+def __getattr__(name: str) -> Any:
+    """``app``, the whole app, built on first use: a command run builds only itself (``main``)."""
+    if name == "app":
+        globals()["app"] = built = build()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def command_named(args: list[str]) -> str | None:
@@ -95,6 +107,6 @@ def main() -> None:
     chosen = command_named(sys.argv[1:])
     # Building the command registers Typer's completion classes; bash's is then replaced by one
     # that quotes what it offers (Desk Lamp -> Desk\ Lamp).
-    command = typer.main.get_command(app if chosen is None else build(chosen))
+    command = typer.main.get_command(build(chosen))
     use_quoting_bash()
     command(prog_name="tpcloud")

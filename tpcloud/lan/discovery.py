@@ -23,16 +23,14 @@ Choices made here:
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import ipaddress
 import json
 import os
 import socket
 import struct
 import zlib
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from tpcloud.devices import dialect_name
 from tpcloud.errors import NetworkError, ProtocolError, UsageError
@@ -57,8 +55,7 @@ _FLAGS = 0x11
 _CLOSE_WAIT = 0.5
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """One device that answered discovery, and how to talk to it."""
 
     host: str  # the address the reply came from
@@ -74,7 +71,7 @@ class Found:
     encrypt_type: str  # raw 20002 mgt_encrypt_schm.encrypt_type, or "XOR" for 9999
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return dict(self._asdict())
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Found":
@@ -84,14 +81,14 @@ class Found:
         out of range: a cache entry written by another version can be skipped on any of them.
         """
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            value = d[f.name]
-            if f.type == "int":
+        for name in cls._fields:
+            value = d[name]
+            if name in ("port", "version"):  # the integers; every other field is a string
                 if isinstance(value, bool) or not isinstance(value, int):
-                    raise TypeError(f"discovery entry field {f.name} is not an integer")
+                    raise TypeError(f"discovery entry field {name} is not an integer")
             elif not isinstance(value, str):
-                raise TypeError(f"discovery entry field {f.name} is not a string")
-            values[f.name] = value
+                raise TypeError(f"discovery entry field {name} is not a string")
+            values[name] = value
         if values["wire"] not in WIRES:
             raise ValueError(f"discovery entry has an unknown wire {values['wire']!r}")
         if not 0 < values["port"] < 65536:

@@ -13,7 +13,6 @@ session as it stands at the end (or its absence, when the device refused it) is 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
@@ -66,6 +65,7 @@ WIRES: dict[str, Wire] = {
 
 def new_terminal_uuid() -> str:
     """A terminal id in the form the apps send: base64 of an MD5 over a random UUID."""
+    import hashlib
     import uuid
 
     return base64.b64encode(hashlib.md5(uuid.uuid4().bytes).digest()).decode("ascii")
