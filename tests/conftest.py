@@ -88,6 +88,10 @@ for _name in ("load_verify_locations", "load_default_certs", "set_default_verify
         record["ca_loads"].append(_name)
         return _original(self, *args, **kwargs)
     setattr(ssl.SSLContext, _name, _loads)
+def _exit(status):  # tpcloud ends with os._exit; the record is written first
+    raise SystemExit(status)
+import os
+os._exit = _exit
 listing, sys.argv = sys.argv[1], ["tpcloud", *sys.argv[2:]]
 code = 0
 try:

@@ -95,7 +95,11 @@ def run_account(ctx: typer.Context, work: Callable[[Any], Awaitable[T]]) -> T:
 def boundary(ctx: typer.Context, work: Callable[[], Awaitable[T]]) -> T:
     """Run WORK() in one event loop; report any failure as one line and an exit code."""
     import asyncio
+    import gc
 
+    if not gc.isenabled():  # the command line's start-up is over (tpcloud/__main__.py)
+        gc.freeze()
+        gc.enable()
     factory: Factory = ctx.obj
     try:
         return asyncio.run(work())
