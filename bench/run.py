@@ -8,7 +8,7 @@ account's credentials for KLAP and AES). Every server binds on 127.0.0.0/8 only 
 request after an injected latency, as a network would.
 
 The parts: every route with the store tpcloud picks on a machine without an OS keyring (the file
-store); the same routes with GNOME Keyring over Secret Service as the store (a private D-Bus
+store); the cloud route over TLS, as the real cloud is reached; the same routes with GNOME Keyring over Secret Service as the store (a private D-Bus
 session); a few of them again on one CPU shared with a busy loop (a slow phone); `switch --all`,
 a group and several names over a home with two strips at 400 ms latency; N devices at once (the
 plot) and tab completion with all of them cached.
@@ -200,6 +200,7 @@ XOR, CLOUD, KLAP, AES = ("switch, XOR, warm cache", "switch, cloud, warm cache",
                          "switch, AES, saved session")
 KASA = {XOR: "kasa --host H on (XOR)", CLOUD: "kasa --host H on (XOR)", KLAP: "kasa --host H on (KLAP, credentials)",
         AES: "kasa --host H on (AES, credentials)"}
+CLOUD_TLS = "switch, cloud over TLS (V2 API), warm cache"
 KEYRING = " · OS keyring"
 SLOW = " · slow CPU"
 
@@ -246,6 +247,27 @@ def single_device(args: argparse.Namespace, stack: ExitStack, folder: Path) -> l
     floor = [Scenario("python -c pass (floor)", [args.python, "-c", "pass"]),
              Scenario("tpcloud --help", [args.tpcloud, "--help"])]
     return measure([*floor, *tpcloud_scenarios(args, home), *kasa_scenarios(args, home)], home, args.runs)
+
+
+def tls_cloud(args: argparse.Namespace, stack: ExitStack, folder: Path) -> list[dict]:
+    """The cloud route as the real cloud is reached: over TLS. The fake cloud's signed V2 API
+    serves a certificate from a test CA that tpcloud is told to trust besides its own (the
+    system's CA directory, or certifi's bundle), so the command pays what a user's does: the TLS
+    context, the handshake, and one CA looked up. No target: what TLS adds to the cloud route."""
+    from tests.doubles.cloud.v2 import FakeCloudV2, loopback_tls
+
+    (folder / "ca").mkdir(parents=True)
+    server_tls, ca_file = loopback_tls(folder / "ca")
+    home = Home(stack, args.latency, args.tpcloud, folder, extra_env={"TPCLOUD_CLOUD_V2_CA_FILE": str(ca_file)})
+    v2 = stack.enter_context(FakeCloudV2(home.cloud, tls=server_tls))
+    v2.answer = delayed(v2.answer, args.latency)  # the V1 cloud's delay is in its own HTTP plumbing
+    home.env["TPCLOUD_CLOUD_V2_URL"] = v2.url
+    v1_counts = home.counts
+    home.counts = lambda: {**v1_counts(), "cloud": len(v2.requests)}  # type: ignore[method-assign]
+    home.add_xor("Desk Lamp")
+    for argv, stdin in ((("login", "-u", USERNAME, "--password-stdin", "--api", "v2"), PASSWORD + "\n"), (("list",), None)):
+        subprocess.run([args.tpcloud, *argv], input=stdin, env=home.env, check=True, capture_output=True, text=True)
+    return measure([Scenario(CLOUD_TLS, [args.tpcloud, "switch", "Desk Lamp", "on", "--via", "cloud"])], home, args.runs)
 
 
 def slow_cpu(args: argparse.Namespace, stack: ExitStack, folder: Path) -> list[dict]:
@@ -419,7 +441,7 @@ def main() -> None:
     parser.add_argument("--fanout-runs", type=int, default=3)
     parser.add_argument("--strip-latency", type=float, default=0.4, help="device latency of the strips scenarios")
     parser.add_argument("--slow-cpu", type=int, default=0, help="the CPU the slow-CPU runs share with a busy loop")
-    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: keyring,slow,strips")
+    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: tls,keyring,slow,strips")
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -427,7 +449,7 @@ def main() -> None:
                       ("/usr/bin/taskset", "taskset (Debian: util-linux), or --skip slow")):
         if not os.access(tool, os.X_OK) and not (tool.endswith("taskset") and "slow" in skip):
             raise SystemExit(f"bench: needs {why}")
-    parts = [("one", single_device), ("keyring", keyring_store), ("slow", slow_cpu)]
+    parts = [("one", single_device), ("tls", tls_cloud), ("keyring", keyring_store), ("slow", slow_cpu)]
     rows: list[dict] = []
     strip_rows = fanout = None
     with tempfile.TemporaryDirectory(prefix="tpcloud-bench-") as tmp:
