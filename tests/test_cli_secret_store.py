@@ -111,14 +111,18 @@ def test_login_list_switch_logout_with_the_os_keyring(desktop, service, populate
 def test_a_command_reads_the_item_once_through_the_secret_service_alone(desktop, service, populated_cloud):
     desktop.login()  # keyring's probe finds the Secret Service; keyring's backend writes the item
     assert desktop("list").code == 0  # a warm cache: the switch only reads the token
-    with service.calls("GetSecret") as reads, service.calls("SearchItems") as searches, \
+    with service.calls("GetSecrets") as reads, service.calls("GetSecret") as item_reads, \
+            service.calls("SearchItems") as searches, service.calls("OpenSession") as sessions, \
             service.calls("Hello") as connections:
         result, modules = desktop.loaded_modules("switch", "Desk Lamp", "on")
     assert result.code == 0, result
-    assert reads == ["org.freedesktop.Secret.Item"] and len(searches) == 1 and len(connections) == 1
+    assert reads == ["org.freedesktop.Secret.Service"] and item_reads == []
+    assert searches == ["org.freedesktop.Secret.Collection"] and len(sessions) == 1 and len(connections) == 1
     # No backend was probed, and keyring itself was not loaded: the remembered Secret Service is
-    # reached through secretstorage (tpcloud.secretservice), and it read what keyring wrote.
-    assert "secretstorage" in modules and keyring_modules(modules) == []
+    # read over jeepney alone (tpcloud.secretservice), in a plain session (no cryptography, no
+    # secretstorage), and it read what keyring wrote.
+    assert keyring_modules(modules) == [] and "jeepney" in modules
+    assert not any(m.split(".")[0] in ("secretstorage", "cryptography") for m in modules)
     assert populated_cloud.by_alias["Desk Lamp"].is_on()
 
 

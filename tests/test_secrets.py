@@ -659,3 +659,70 @@ def test_unloadable_keyring_backend(env, monkeypatch):
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "no_such_module.Keyring")
     with pytest.raises(SecretStoreError, match="cannot load the OS keyring: ModuleNotFoundError"):
         secret_store(env).get("token")
+
+
+# -- the Secret Service's short read, and when it hands over to secretstorage ------------------
+
+class _Bus:
+    """A session bus whose Secret Service answers each method from ANSWERS: a (signature, body)
+    reply, or an error name; it records the methods asked."""
+
+    def __init__(self, answers: dict) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def send_and_get_reply(self, message):
+        from jeepney import new_error, new_method_return
+        from jeepney.low_level import HeaderFields
+
+        member = message.header.fields[HeaderFields.member]
+        self.asked.append(member)
+        answer = self.answers[member]
+        return new_error(message, answer) if isinstance(answer, str) else new_method_return(message, *answer)
+
+
+def _service(bus: _Bus, slow: list | None = None):
+    """A tpcloud SecretService on BUS; the items secretstorage would find (the long way) are SLOW."""
+    from tpcloud.secretservice import SecretService
+
+    service = SecretService.__new__(SecretService)
+    service._connection, service._collection, service._session = bus, None, None
+    service._items = lambda *_: slow or []  # type: ignore[method-assign]
+    return service
+
+
+ITEM = "/org/freedesktop/secrets/collection/login/7"
+
+
+def test_a_secret_is_read_in_one_search_one_plain_session_and_one_get():
+    bus = _Bus({"SearchItems": ("ao", ([ITEM],)), "OpenSession": ("vo", (("s", ""), "/s/1")),
+                "GetSecrets": ("a{o(oayays)}", ({ITEM: ("/s/1", b"", b'{"token": "t"}', "text/plain")},))})
+    service = _service(bus)
+    assert service.get_password("tpcloud", "secrets") == '{"token": "t"}'
+    assert service.get_password("tpcloud", "secrets") == '{"token": "t"}'
+    assert bus.asked == ["SearchItems", "OpenSession", "GetSecrets", "SearchItems", "GetSecrets"]  # one session
+
+
+def test_nothing_stored_is_none_after_the_search_alone():
+    bus = _Bus({"SearchItems": ("ao", ([],))})
+    assert _service(bus).get_password("tpcloud", "secrets") is None and bus.asked == ["SearchItems"]
+
+
+class _Item:
+    def is_locked(self) -> bool:
+        return False
+
+    def get_secret(self) -> bytes:
+        return b"the long way"
+
+
+@pytest.mark.parametrize("answers", [
+    {"SearchItems": "org.freedesktop.Secret.Error.NoSuchObject"},  # no default collection
+    {"SearchItems": ("ao", ([ITEM],)), "OpenSession": "org.freedesktop.DBus.Error.NotSupported"},  # no "plain"
+    {"SearchItems": ("ao", ([ITEM],)), "OpenSession": ("vo", (("s", ""), "/s/1")),
+     "GetSecrets": "org.freedesktop.Secret.Error.IsLocked"},
+    {"SearchItems": ("ao", ([ITEM],)), "OpenSession": ("vo", (("s", ""), "/s/1")),
+     "GetSecrets": ("a{o(oayays)}", ({},))},  # a locked item left out of the answer
+], ids=["no-default-collection", "plain-refused", "locked-error", "locked-left-out"])
+def test_what_the_short_read_cannot_settle_goes_the_long_way(answers):
+    assert _service(_Bus(answers), slow=[_Item()]).get_password("tpcloud", "secrets") == "the long way"
