@@ -170,20 +170,23 @@ class Cli:
         return {p: p.read_bytes() for p in self.home.rglob("*") if p.is_file()}
 
 
-def v2_cli(tmp_path: Path, cloud, v2) -> Cli:
-    """A user in a fresh home whose V1 calls go to CLOUD and V2 calls to the fake V2 cloud V2."""
+def cli_of(tmp_path: Path, cloud_url: str) -> Cli:
+    """A user in a fresh home (TMP_PATH/home) whose V1 calls go to CLOUD_URL."""
     home = tmp_path / "home"
     home.mkdir()
-    cli = Cli(home, cloud.url)
+    return Cli(home, cloud_url)
+
+
+def v2_cli(tmp_path: Path, cloud, v2) -> Cli:
+    """A user in a fresh home whose V1 calls go to CLOUD and V2 calls to the fake V2 cloud V2."""
+    cli = cli_of(tmp_path, cloud.url)
     cli.env["TPCLOUD_CLOUD_V2_URL"] = v2.url
     return cli
 
 
 @pytest.fixture
 def cli(tmp_path, fake_cloud) -> Cli:
-    home = tmp_path / "home"
-    home.mkdir()
-    return Cli(home, fake_cloud.url)
+    return cli_of(tmp_path, fake_cloud.url)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import PASSWORD, USERNAME, Cli, Result, one_line
+from tests.conftest import PASSWORD, USERNAME, Cli, Result, cli_of, one_line, v2_cli
 from tests.doubles.cloud.v1 import FakeCloud
 from tests.doubles.cloud.v2 import FakeCloudV2, loopback_tls
 from tests.doubles.proxy import ForwardProxy, basic, nothing_listening
@@ -52,9 +52,7 @@ def cloud():
 
 @pytest.fixture
 def v1(tmp_path, cloud) -> Cli:
-    home = tmp_path / "home"
-    home.mkdir()
-    return Cli(home, cloud.url)
+    return cli_of(tmp_path, cloud.url)
 
 
 @pytest.fixture
@@ -172,10 +170,7 @@ def _tls_cloud(tmp_path, cloud: FakeCloud):
     """The V2 cloud over TLS in front of CLOUD, and a user who trusts its test CA."""
     server_tls, ca_file = loopback_tls(tmp_path)
     with FakeCloudV2(cloud, tls=server_tls) as v2:
-        home = tmp_path / "home"
-        home.mkdir()
-        cli = Cli(home, cloud.url)
-        cli.env["TPCLOUD_CLOUD_V2_URL"] = v2.url
+        cli = v2_cli(tmp_path, cloud, v2)
         cli.env["TPCLOUD_CLOUD_V2_CA_FILE"] = str(ca_file)
         yield cli, v2
 
