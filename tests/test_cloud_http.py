@@ -164,3 +164,10 @@ def test_a_proxy_that_is_not_there_is_a_network_error_naming_it_without_its_pass
     with pytest.raises(errors.NetworkError, match=f"through the proxy at http://{address}: Connection refused") as caught:
         post("https://wap.tplinkcloud.com/", b"{}", environ=environ)
     assert "hunter2" not in str(caught.value)
+
+
+def test_an_ipv6_cloud_is_named_in_brackets():
+    with ScriptedServer(reply(http(200, b"{}"))) as proxy:
+        post("http://[::1]:8080/api", b"{}", environ={"http_proxy": f"http://{proxy.host}:{proxy.port}"})
+    head = proxy.requests[0][1].decode().split("\r\n")
+    assert head[0] == "POST http://[::1]:8080/api HTTP/1.1" and "Host: [::1]:8080" in head

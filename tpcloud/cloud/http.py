@@ -74,7 +74,8 @@ class CloudHttp:
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
-        sent = [("Host", host if parts.port is None else f"{host}:{port}"), *headers, ("Accept-Encoding", "gzip")]
+        authority = f"[{host}]" if ":" in host else host  # an IPv6 address in brackets
+        sent = [("Host", authority if parts.port is None else f"{authority}:{port}"), *headers, ("Accept-Encoding", "gzip")]
         if proxy is not None and scheme == "http":  # a proxy forwards a whole URL; CONNECT carries the rest
             target = f"http://{sent[0][1]}{target}"
             if proxy.authorization:
@@ -226,7 +227,8 @@ async def _tunnel(proxy: Proxy, host: str, port: int) -> socket.socket:
     loop = asyncio.get_running_loop()
     sock = await _connected(proxy.host, proxy.port)
     try:
-        lines = [f"CONNECT {host}:{port} HTTP/1.1", f"Host: {host}:{port}"]
+        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
         if proxy.authorization:
             lines.append(f"Proxy-Authorization: {proxy.authorization}")
         await loop.sock_sendall(sock, "\r\n".join([*lines, "", ""]).encode("latin-1"))
