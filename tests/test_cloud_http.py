@@ -8,12 +8,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import shutil
 import socket
+import subprocess
 import zlib
+from pathlib import Path
 
 import pytest
 
-from tests.doubles.cloud.v2 import loopback_tls
+from tests.doubles.cloud.v1 import FakeCloud
+from tests.doubles.cloud.v2 import FakeCloudV2, loopback_tls
 from tests.doubles.scripted_http import ScriptedServer, http, reply
 from tests.doubles.wires import pick_loopback_host
 from tpcloud import errors
@@ -86,6 +90,24 @@ def test_an_unreadable_ssl_cert_file_is_a_usage_error(tmp_path):
     missing = tmp_path / "nothing.pem"
     with pytest.raises(errors.UsageError, match="SSL_CERT_FILE/SSL_CERT_DIR"):
         trust_store({"SSL_CERT_FILE": str(missing)})
+
+
+@pytest.mark.parametrize("system", ["directory", "bundle", "neither"])
+def test_the_systems_cas_come_first_and_certifi_only_where_it_has_none(tmp_path, monkeypatch, system):
+    import ssl
+
+    import certifi
+
+    _, ca_file = loopback_tls(tmp_path)
+    hashed = tmp_path / "certs"
+    hashed.mkdir()
+    (hashed / "5ad8a5d6.0").write_bytes(ca_file.read_bytes())
+    paths = ssl.get_default_verify_paths()._replace(
+        capath=str(hashed) if system == "directory" else None, cafile=str(ca_file) if system == "bundle" else None)
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: paths)
+    trusted = trust_store({}).get_ca_certs()  # a directory's CAs are read at a handshake, not before
+    expected = {"directory": 0, "bundle": 1, "neither": len(ssl.create_default_context(cafile=certifi.where()).get_ca_certs())}
+    assert len(trusted) == expected[system]
 
 
 def test_only_a_directory_of_hashed_certificate_names_is_taken_for_the_systems(tmp_path):
@@ -171,3 +193,25 @@ def test_an_ipv6_cloud_is_named_in_brackets():
         post("http://[::1]:8080/api", b"{}", environ={"http_proxy": f"http://{proxy.host}:{proxy.port}"})
     head = proxy.requests[0][1].decode().split("\r\n")
     assert head[0] == "POST http://[::1]:8080/api HTTP/1.1" and "Host: [::1]:8080" in head
+
+
+def test_a_ca_directory_is_read_at_the_handshake_and_verifies(tmp_path):
+    """A directory of CAs under their hashed names (as the system's is) verifies a server whose CA
+    is there, and refuses one whose CA is not: nothing of it is read before the handshake."""
+    openssl = shutil.which("openssl") or pytest.skip("needs the openssl command to name a CA by its hash")
+    server_tls, ca_file = loopback_tls(tmp_path)
+    digest = subprocess.run([openssl, "x509", "-subject_hash", "-noout", "-in", str(ca_file)],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    trusted, empty = tmp_path / "trusted", tmp_path / "empty"
+    trusted.mkdir(), empty.mkdir()
+    (trusted / f"{digest}.0").write_bytes(ca_file.read_bytes())
+
+    async def ask(url: str, directory: Path) -> int:
+        async with CloudHttp(tls=lambda: trust_store({"SSL_CERT_DIR": str(directory)}), environ={}) as client:
+            reply = await client.post(url, b"{}", [], limit=LIMIT, timeout=5)
+            return reply.status
+
+    with FakeCloud() as cloud, FakeCloudV2(cloud, tls=server_tls) as v2:
+        assert asyncio.run(ask(v2.url + "/", trusted)) > 0  # an answer, whatever it says
+        with pytest.raises(errors.CertificateError, match="certificate verify failed"):
+            asyncio.run(ask(v2.url + "/", empty))

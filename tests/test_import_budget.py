@@ -67,8 +67,8 @@ def test_help_and_version_load_no_network_crypto_or_secret_library(warm: Cli):
 
 def test_an_https_cloud_makes_one_tls_context_and_reads_a_bundle_only_where_the_system_has_no_ca_directory(tmp_path):
     """The V2 cloud over TLS, trusted through TPCLOUD_CLOUD_V2_CA_FILE: one context for the
-    command, its CAs from the system's hashed directory (looked up per handshake) where there is
-    one, certifi's whole bundle only where there is none, and SSL_CERT_FILE instead of both."""
+    command, its CAs from the system's hashed directory (looked up per handshake) or bundle,
+    certifi's only where the system has neither, and SSL_CERT_FILE instead of all of them."""
     import ssl
 
     from tpcloud.cloud.http import _hashed_ca_directory
@@ -84,8 +84,8 @@ def test_an_https_cloud_makes_one_tls_context_and_reads_a_bundle_only_where_the_
         assert result.code == 0, result
         assert record.tls_contexts == 1
         assert [p for p in (*EVERYDAY, "httpx", "httpcore", "anyio") if record.has(p)] == []
-        system_directory = _hashed_ca_directory(ssl.get_default_verify_paths().capath)
-        assert record.has("certifi") == (system_directory is None)
+        system = ssl.get_default_verify_paths()
+        assert record.has("certifi") == (_hashed_ca_directory(system.capath) is None and system.cafile is None)
 
         result, record = user.recorded("switch", "Desk Lamp", "off", "--via", "cloud", env={"SSL_CERT_FILE": str(ca_file)})
         assert result.code == 0, result

@@ -6,10 +6,11 @@ once (``switch --all`` through the cloud) each get their own.
 
 TLS is made on the first https request, so a cloud reached over plain HTTP (a local proxy in
 ``TPCLOUD_CLOUD_URL``, the test cloud) never loads a CA. Verification of the certificate and the
-host name is never turned off. Which CAs are trusted: ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set;
-else the system's CA directory where OpenSSL keeps one hashed (Debian, Ubuntu, Alpine, Fedora's
-``/etc/pki/tls/certs`` is not), which costs one certificate per handshake instead of ~30 ms to
-parse a whole bundle; else certifi's bundle (macOS, Windows, Termux).
+host name is never turned off. Which CAs are trusted, the first of: ``SSL_CERT_FILE``/
+``SSL_CERT_DIR`` when set; the system's CA directory where OpenSSL keeps one hashed (Debian,
+Ubuntu, Alpine), which costs one certificate per handshake instead of 20-30 ms to parse a whole
+bundle; the system's bundle where it keeps only that (Fedora, Termux); certifi's bundle where the
+system has neither (macOS and Windows Pythons from python.org).
 
 Proxies, as curl and urllib read them: ``https_proxy``/``http_proxy`` by the cloud URL's scheme,
 else ``all_proxy``, either case (lower case first), and ``no_proxy`` (host names, domains with or
@@ -142,7 +143,8 @@ class CloudHttp:
 
 def trust_store(environ: Mapping[str, str] = os.environ) -> "ssl.SSLContext":
     """A verifying TLS context trusting the CAs of ENVIRON's SSL_CERT_FILE/SSL_CERT_DIR, else the
-    system's hashed CA directory, else certifi's bundle (see the module's docstring)."""
+    system's hashed CA directory, else the system's bundle, else certifi's (see the module's
+    docstring)."""
     import ssl
 
     cafile, capath = environ.get("SSL_CERT_FILE") or None, environ.get("SSL_CERT_DIR") or None
@@ -151,9 +153,12 @@ def trust_store(environ: Mapping[str, str] = os.environ) -> "ssl.SSLContext":
             return ssl.create_default_context(cafile=cafile, capath=capath)
         except (OSError, ssl.SSLError) as exc:
             raise errors.UsageError(f"SSL_CERT_FILE/SSL_CERT_DIR name no readable CA certificates ({exc})") from None
-    system = _hashed_ca_directory(ssl.get_default_verify_paths().capath)
-    if system is not None:
-        return ssl.create_default_context(capath=system)
+    system = ssl.get_default_verify_paths()
+    directory = _hashed_ca_directory(system.capath)
+    if directory is not None:
+        return ssl.create_default_context(capath=directory)
+    if system.cafile is not None:  # None unless the file exists
+        return ssl.create_default_context(cafile=system.cafile)
     import certifi
 
     return ssl.create_default_context(cafile=certifi.where())
