@@ -36,6 +36,18 @@ def test_all_well(user, home, populated_cloud):
         assert secret not in text.output + result.output
 
 
+def test_the_cloud_line_names_the_proxy_it_went_through(user, populated_cloud):
+    from tests.doubles.proxy import ForwardProxy
+
+    with ForwardProxy() as proxy:
+        result = user("doctor", "--json", env={"http_proxy": proxy.url_with("me", "s3cret")})
+        assert result.code == 0, result
+        assert checks(result)["cloud"]["detail"] == (
+            f"answers ({len(populated_cloud.devices)} devices in the account), through the proxy at {proxy.url}"
+        )
+        assert proxy.seen and "s3cret" not in result.output
+
+
 def test_not_logged_in(cli, populated_cloud):
     result = cli("doctor")
     assert result.code == 3, result

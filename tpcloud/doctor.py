@@ -168,7 +168,18 @@ async def _cloud(factory: "Factory") -> Check:
     except errors.TpcloudError as exc:
         return _problem("cloud", exc, fix="check the internet connection (and TPCLOUD_CLOUD_URL if set); "
                         "-v shows each exchange")
-    return Check("cloud", "ok", f"answers ({count} devices in the account)")
+    return Check("cloud", "ok", f"answers ({count} devices in the account){_through_proxy(factory)}")
+
+
+def _through_proxy(factory: "Factory") -> str:
+    """", through the proxy at URL" when the environment sends the cloud through one."""
+    from urllib.parse import urlsplit
+
+    from tpcloud.cloud.http import proxy_for
+
+    url = urlsplit(factory.settings.cloud_url)
+    proxy = proxy_for(url.scheme, url.hostname or "", factory.env)  # one tpcloud cannot use failed the check
+    return f", through the proxy at {proxy.shown}" if proxy else ""
 
 
 def _lan_factory(factory: "Factory") -> "Factory":
