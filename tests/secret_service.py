@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -89,6 +90,9 @@ class SecretService:
         return self
 
     def stop(self) -> None:
+        if len(self._procs) > 1 and self._procs[1].poll() is not None:  # it ended before it was stopped
+            print(f"gnome-keyring-daemon exited with {self._procs[1].returncode} during the test; its log:\n"
+                  f"{self._log('gnome-keyring-daemon')}", file=sys.stderr)
         for proc in reversed(self._procs):  # the keyring daemon first, then its bus
             proc.kill()  # also when it is stopped (freeze)
             proc.wait(10)
