@@ -11,7 +11,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from tpcloud.cli import COMMANDS, app, build, command_named
+from tpcloud.cli import COMMANDS, build, command_named
 
 
 @pytest.mark.parametrize("args, named", [
@@ -34,7 +34,7 @@ def test_the_command_is_found_after_the_root_options(args, named):
 def test_a_command_built_alone_helps_and_fails_as_in_the_whole_app(name):
     runner = CliRunner()
     for args in ([name, "--help"], [name, "--no-such-option"]):
-        one, every = (runner.invoke(a, args, prog_name="tpcloud") for a in (build(name), app))
+        one, every = (runner.invoke(a, args, prog_name="tpcloud") for a in (build(name), build()))
         assert (one.exit_code, one.output) == (every.exit_code, every.output), args
 
 

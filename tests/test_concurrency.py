@@ -76,9 +76,10 @@ def test_a_thousand_commands_in_one_process_leak_no_file_descriptors(account, po
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(account.home)
     runner = CliRunner()
+    app = cli_module.build()
 
     def run_once() -> None:
-        result = runner.invoke(cli_module.app, ["switch", "Desk Lamp", "toggle"])
+        result = runner.invoke(app, ["switch", "Desk Lamp", "toggle"])
         assert result.exit_code == 0, result.output
 
     def descriptors() -> int:

@@ -104,7 +104,7 @@ class Device(NamedTuple):
         )
 
     def with_outlets(self, outlets: Iterable[Outlet]) -> "Device":
-        return Device(**{**self.to_dict(), "outlets": tuple(outlets)})
+        return self._replace(outlets=tuple(outlets))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ command runs.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, NoReturn
+from typing import Callable, NoReturn
 
 import typer
 
@@ -68,14 +68,6 @@ def command_function(name: str) -> Callable[..., None]:
     """The function behind command NAME, its module imported now."""
     module, function = COMMANDS[name]
     return getattr(importlib.import_module(f"tpcloud.cli.{module}"), function)
-
-
-def __getattr__(name: str) -> Any:
-    """``app``, the whole app, built on first use: a command run builds only itself (``main``)."""
-    if name == "app":
-        globals()["app"] = built = build()
-        return built
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def command_named(args: list[str]) -> str | None:
