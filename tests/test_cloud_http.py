@@ -30,7 +30,7 @@ LIMIT = 4096
 
 @pytest.mark.parametrize("environ, scheme, expected", [
     ({}, "https", None),
-    ({"HTTPS_PROXY": "http://10.9.8.7:3128"}, "https", ("10.9.8.7", 3128)),
+    ({"HTTPS_PROXY": "http://proxy.example:3128"}, "https", ("proxy.example", 3128)),
     ({"https_proxy": "http://lower:1", "HTTPS_PROXY": "http://upper:2"}, "https", ("lower", 1)),
     ({"HTTPS_PROXY": "http://a:1"}, "http", None),
     ({"http_proxy": "http://b:8080"}, "http", ("b", 8080)),
@@ -54,8 +54,8 @@ def test_the_proxy_is_read_as_curl_reads_it(environ, scheme, expected):
     ("cloud.com", "wap.tplinkcloud.com", False),  # a suffix, not a domain of it
     ("example.com, ,other.org", "wap.tplinkcloud.com", False),
     ("127.0.0.0/8", "127.0.0.5", True),
-    ("10.0.0.0/8", "127.0.0.5", False),
-    ("10.0.0.0/8", "wap.tplinkcloud.com", False),
+    ("127.1.0.0/16", "127.0.0.5", False),
+    ("127.1.0.0/16", "wap.tplinkcloud.com", False),
     ("::1", "::1", True),
     ("[::1]", "[::1]", True),
 ])
